@@ -1,0 +1,44 @@
+// Small pieces every client subcommand shares: running one coroutine to completion, the local
+// address toward a server, and printing results for humans or as one JSON object.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/udp.hpp>
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "io/awaitable.h"
+#include "wire/retransmit.h"
+
+namespace natpunch::cli {
+
+template <class T>
+asio::awaitable<void> store_result(asio::awaitable<T> task, std::optional<T>& out) {
+  out.emplace(co_await std::move(task));
+}
+
+// Runs `task` on `io` until it finishes and returns its value.
+template <class T>
+T run_to_completion(asio::io_context& io, asio::awaitable<T> task) {
+  std::optional<T> out;
+  std::exception_ptr error;
+  asio::co_spawn(io, store_result(std::move(task), out), [&](std::exception_ptr e) { error = e; });
+  io.run();
+  if (error) std::rethrow_exception(error);
+  return std::move(*out);
+}
+
+// The local IP the OS would use toward `server`, with `port` (no packet is sent).
+std::string local_toward(asio::io_context& io, const asio::ip::udp::endpoint& server, std::uint16_t port);
+
+RetransmitPolicy client_policy(double timeout_s, int rto_ms);
+
+// Prints an error for a person (stderr) or as {"ok":false,"error":…} (stdout) and returns code.
+int report_failure(bool json, const std::string& message, int code, nlohmann::json extra = {});
+
+double ms(std::chrono::microseconds d);
+
+}  // namespace natpunch::cli

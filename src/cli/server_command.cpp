@@ -1,0 +1,96 @@
+// natpunch server: the rendezvous server (STUN binding, register, connect → peer-info).
+#include <asio/signal_set.hpp>
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "io/rendezvous_server.h"
+
+namespace natpunch::cli {
+
+namespace {
+struct ServerOptions {
+  std::vector<std::string> listen{"0.0.0.0:3478"};
+  long ttl_s = 60;
+  std::string log_level = "info";
+  bool stats = false;
+  double stats_interval_s = 10;
+  std::size_t max_registrations = 1'000'000;
+};
+
+int run_server(const ServerOptions& o) {
+  auto level = spdlog::level::from_str(o.log_level);
+  spdlog::set_level(level);
+  std::vector<SocketAddress> listen;
+  for (const auto& text : o.listen) {
+    auto a = parse_socket_address(text);
+    if (!a) {
+      std::cerr << "natpunch server: --listen expects IP:PORT or [IPv6]:PORT, got '" << text << "'\n";
+      return kExitUsage;
+    }
+    listen.push_back(*a);
+  }
+  if (o.ttl_s < 1 || o.ttl_s > 86400) {
+    std::cerr << "natpunch server: --ttl must be between 1 and 86400 seconds\n";
+    return kExitUsage;
+  }
+  ServerConfig config;
+  config.ttl = std::chrono::seconds(o.ttl_s);
+  config.max_registrations = o.max_registrations;
+
+  ServerRunOptions run;
+  if (o.stats) {
+    run.stats_interval = std::chrono::milliseconds(static_cast<long long>(o.stats_interval_s * 1000));
+    run.on_stats = [](const ServerCounters& c, std::size_t registrations) {
+      std::cout << R"({"stats":)" << c.to_json() << R"(,"registrations":)" << registrations << "}" << std::endl;
+    };
+  } else {
+    run.stats_interval = std::chrono::seconds(60);
+    run.on_stats = [](const ServerCounters& c, std::size_t registrations) {
+      spdlog::info("stats: registrations={} datagrams={} binding={} register={} connect={} dropped={}",
+                   registrations, c.datagrams, c.binding_requests, c.register_requests, c.connect_requests,
+                   c.dropped_total());
+    };
+  }
+
+  asio::io_context io;
+  auto server = RendezvousServer::create(io, listen, config, run);
+  if (!server) {
+    std::cerr << "natpunch server: " << server.error() << "\n";
+    return kExitFailed;
+  }
+  for (const auto& a : (*server)->local_addresses()) std::cout << "listening udp " << a.to_string() << std::endl;
+  spdlog::info("rendezvous server up: ttl {} s, up to {} registrations", o.ttl_s, o.max_registrations);
+  (*server)->start();
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    (*server)->stop();
+    io.stop();
+  });
+  io.run();
+  return kExitOk;
+}
+}  // namespace
+
+Runner add_server_command(CLI::App& app) {
+  auto o = std::make_shared<ServerOptions>();
+  auto* cmd = app.add_subcommand("server", "Run the rendezvous server (STUN binding, register, connect)");
+  cmd->add_option("--listen", o->listen, "UDP address to listen on, IP:PORT or [IPv6]:PORT (repeatable)")
+      ->capture_default_str();
+  cmd->add_option("--ttl", o->ttl_s, "Seconds a registration lives unless refreshed")->capture_default_str();
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  cmd->add_flag("--stats", o->stats, "Print counters as one JSON line per interval and at exit (stdout)");
+  cmd->add_option("--stats-interval", o->stats_interval_s, "Seconds between --stats lines")->capture_default_str();
+  cmd->add_option("--max-registrations", o->max_registrations, "Registry capacity")->capture_default_str();
+  cmd->footer(
+      "Prints 'listening udp IP:PORT' for each socket once ready; stops on SIGINT/SIGTERM.\n"
+      "Example:\n  natpunch server --listen 0.0.0.0:3478 --listen [::]:3478 --ttl 120 --stats");
+  return [o] { return run_server(*o); };
+}
+
+}  // namespace natpunch::cli

@@ -1,0 +1,131 @@
+#include "io/rendezvous_client.h"
+
+#include "io/endpoint.h"
+#include "wire/address_codec.h"
+#include "wire/builder.h"
+
+namespace natpunch {
+
+using asio::ip::udp;
+
+std::string ClientError::message() const {
+  switch (kind) {
+    case Kind::Timeout: return "no answer from the server (timed out)";
+    case Kind::Socket: return "socket error";
+    case Kind::Rejected: return "server refused: " + std::to_string(code) + " " + reason;
+    case Kind::Malformed: return "malformed answer from the server: " + reason;
+  }
+  return "error";
+}
+
+static std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 128)) out.push_back(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f ? c : '?');
+  return out;
+}
+
+RendezvousClient::RendezvousClient(udp::socket socket, udp::endpoint server, RetransmitPolicy policy)
+    : client_(std::move(socket)), server_(server), policy_(policy) {
+  client_.on_other = [this](ByteView d, const udp::endpoint& from) { on_datagram(d, from); };
+}
+
+SocketAddress RendezvousClient::local_address() const {
+  asio::error_code ec;
+  auto ep = const_cast<StunClient&>(client_).socket().local_endpoint(ec);
+  return ec ? SocketAddress{} : from_endpoint(ep);
+}
+
+void RendezvousClient::on_datagram(ByteView d, const udp::endpoint& from) {
+  // Only the server may send peer-info; anything else on this socket is not ours to handle here.
+  if (from != server_) return;
+  auto m = parse_message(d);
+  if (!m || m->method() != stun::method::kPeerInfo || m->cls() != stun::MessageClass::Indication) return;
+  auto info = decode_peer_info(*m);
+  if (info && peer_infos_.size() < 64) peer_infos_.push_back(*info);
+}
+
+asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::exchange(Bytes request,
+                                                                                  const TransactionId& txid) {
+  auto r = co_await client_.transact(server_, std::move(request), txid, policy_);
+  if (!r) {
+    last_sends_ = 0;
+    co_return fail(ClientError{r.error() == TransactionError::Timeout ? ClientError::Kind::Timeout
+                                                                     : ClientError::Kind::Socket, 0, {}});
+  }
+  last_sends_ = r->sends;
+  co_return std::move(r).value();
+}
+
+static ClientError malformed(ParseError e) {
+  return ClientError{ClientError::Kind::Malformed, 0, std::string(to_string(e))};
+}
+
+static Result<MessageView, ClientError> parse_answer(const TransactionOutcome& o) {
+  auto m = parse_message(o.response);
+  if (!m) return fail(malformed(m.error()));
+  if (m->cls() == stun::MessageClass::Error) {
+    auto e = decode_error_response(*m);
+    if (!e) return fail(malformed(e.error()));
+    return fail(ClientError{ClientError::Kind::Rejected, e->code, printable(e->reason)});
+  }
+  return *m;
+}
+
+asio::awaitable<Result<BindingResult, ClientError>> RendezvousClient::binding() {
+  auto txid = random_transaction_id();
+  auto request = MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, txid).finish();
+  auto o = co_await exchange(std::move(request), txid);
+  if (!o) co_return fail(o.error());
+  auto m = parse_answer(*o);
+  if (!m) co_return fail(m.error());
+  auto mapped = mapped_address_of(*m);
+  if (!mapped) co_return fail(malformed(mapped.error()));
+  co_return BindingResult{*mapped, o->rtt, o->sends};
+}
+
+asio::awaitable<Result<RegisterResult, ClientError>> RendezvousClient::register_device(const RegisterRequest& req) {
+  auto txid = random_transaction_id();
+  auto o = co_await exchange(encode_register_request(req, txid), txid);
+  if (!o) co_return fail(o.error());
+  auto m = parse_answer(*o);
+  if (!m) co_return fail(m.error());
+  auto resp = decode_register_response(*m);
+  if (!resp) co_return fail(malformed(resp.error()));
+  co_return RegisterResult{*resp, o->rtt, o->sends};
+}
+
+asio::awaitable<Result<PeerInfo, ClientError>> RendezvousClient::connect(const ConnectRequest& req) {
+  auto txid = random_transaction_id();
+  auto o = co_await exchange(encode_connect_request(req, txid), txid);
+  if (!o) co_return fail(o.error());
+  auto m = parse_answer(*o);
+  if (!m) co_return fail(m.error());
+  auto info = decode_peer_info(*m);
+  if (!info) co_return fail(malformed(info.error()));
+  co_return *info;
+}
+
+asio::awaitable<std::optional<PeerInfo>> RendezvousClient::wait_peer_info(std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (peer_infos_.empty()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) co_return std::nullopt;
+    co_await client_.receive_other(left);
+  }
+  auto p = peer_infos_.front();
+  peer_infos_.pop_front();
+  co_return p;
+}
+
+Result<udp::socket, std::string> open_socket(asio::io_context& io, const udp::endpoint& server,
+                                             std::optional<udp::endpoint> bind) {
+  udp::socket s(io);
+  asio::error_code ec;
+  auto protocol = bind ? bind->protocol() : server.protocol();
+  s.open(protocol, ec);
+  if (!ec) s.bind(bind ? *bind : udp::endpoint(protocol, 0), ec);
+  if (ec) return fail("cannot open UDP socket: " + ec.message());
+  return s;
+}
+
+}  // namespace natpunch

@@ -1,0 +1,63 @@
+// A device's side of the rendezvous protocol over one UDP socket: binding, register, connect, and
+// receiving peer-info indications. Owns the socket (through its StunClient).
+#pragma once
+
+#include <deque>
+#include <optional>
+#include <string>
+
+#include "io/stun_client.h"
+#include "wire/control_messages.h"
+
+namespace natpunch {
+
+struct ClientError {
+  enum class Kind { Timeout, Socket, Rejected, Malformed } kind = Kind::Timeout;
+  int code = 0;        // ERROR-CODE when Rejected
+  std::string reason;  // server's reason phrase (printable characters only) or parse error
+  std::string message() const;
+};
+
+struct BindingResult {
+  SocketAddress mapped;
+  std::chrono::microseconds rtt{0};
+  int sends = 0;
+};
+
+struct RegisterResult {
+  RegisterResponse response;
+  std::chrono::microseconds rtt{0};
+  int sends = 0;
+};
+
+class RendezvousClient {
+ public:
+  RendezvousClient(asio::ip::udp::socket socket, asio::ip::udp::endpoint server, RetransmitPolicy policy);
+
+  asio::awaitable<Result<BindingResult, ClientError>> binding();
+  asio::awaitable<Result<RegisterResult, ClientError>> register_device(const RegisterRequest& request);
+  // Requests a connection to `peer`; the answer is the peer-info for this side.
+  asio::awaitable<Result<PeerInfo, ClientError>> connect(const ConnectRequest& request);
+  // Next peer-info indication from the server (queued if it arrived during another transaction).
+  asio::awaitable<std::optional<PeerInfo>> wait_peer_info(std::chrono::milliseconds timeout);
+
+  SocketAddress local_address() const;
+  StunClient& stun() { return client_; }
+  int last_sends() const { return last_sends_; }
+
+ private:
+  asio::awaitable<Result<TransactionOutcome, ClientError>> exchange(Bytes request, const TransactionId& txid);
+  void on_datagram(ByteView d, const asio::ip::udp::endpoint& from);
+
+  StunClient client_;
+  asio::ip::udp::endpoint server_;
+  RetransmitPolicy policy_;
+  std::deque<PeerInfo> peer_infos_;
+  int last_sends_ = 0;
+};
+
+// Opens a UDP socket of the server's family bound to `bind` (or any address, port 0).
+Result<asio::ip::udp::socket, std::string> open_socket(asio::io_context& io, const asio::ip::udp::endpoint& server,
+                                                      std::optional<asio::ip::udp::endpoint> bind = std::nullopt);
+
+}  // namespace natpunch

@@ -1,0 +1,98 @@
+#include "io/rendezvous_server.h"
+
+#include <array>
+#include <asio/ip/v6_only.hpp>
+
+#include "io/awaitable.h"
+#include "io/endpoint.h"
+
+namespace natpunch {
+
+using asio::ip::udp;
+
+RendezvousServer::RendezvousServer(asio::io_context& io, ServerConfig config, ServerRunOptions options,
+                                   RandomSource random)
+    : io_(io), options_(std::move(options)), handler_(config, std::move(random)), timer_(io) {}
+
+Result<std::unique_ptr<RendezvousServer>, std::string> RendezvousServer::create(
+    asio::io_context& io, const std::vector<SocketAddress>& listen, ServerConfig config, ServerRunOptions options,
+    RandomSource random) {
+  if (listen.empty()) return fail(std::string("no listen address"));
+  if (listen.size() > 255) return fail(std::string("too many listen addresses"));
+  auto server = std::make_unique<RendezvousServer>(io, config, std::move(options), std::move(random));
+  for (const auto& a : listen) {
+    udp::socket s(io);
+    asio::error_code ec;
+    auto ep = to_endpoint(a);
+    s.open(ep.protocol(), ec);
+    if (!ec && ep.address().is_v6()) s.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) s.bind(ep, ec);
+    if (!ec) s.non_blocking(true, ec);
+    if (ec) return fail("cannot listen on " + a.to_string() + ": " + ec.message());
+    server->sockets_.push_back(std::move(s));
+  }
+  return server;
+}
+
+std::vector<SocketAddress> RendezvousServer::local_addresses() const {
+  std::vector<SocketAddress> out;
+  for (const auto& s : sockets_) {
+    asio::error_code ec;
+    auto ep = s.local_endpoint(ec);
+    if (!ec) out.push_back(from_endpoint(ep));
+  }
+  return out;
+}
+
+void RendezvousServer::start() {
+  last_stats_ = options_.clock();
+  for (std::size_t i = 0; i < sockets_.size(); ++i) asio::co_spawn(io_, receive_loop(i), asio::detached);
+  asio::co_spawn(io_, housekeeping(), asio::detached);
+}
+
+void RendezvousServer::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  asio::error_code ec;
+  for (auto& s : sockets_) s.close(ec);
+  timer_.cancel();
+  if (options_.on_stats) options_.on_stats(handler_.counters(), handler_.registry().size());
+}
+
+asio::awaitable<void> RendezvousServer::receive_loop(std::size_t index) {
+  // Larger than any accepted message, so an oversize datagram is seen as oversize, not truncated.
+  std::array<std::byte, 4096> buf{};
+  udp::endpoint from;
+  auto& socket = sockets_[index];
+  while (!stopped_) {
+    auto [ec, n] = co_await socket.async_receive_from(asio::buffer(buf), from, use_nothrow);
+    if (stopped_ || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
+    if (ec) continue;  // e.g. an ICMP error reported on the socket: not fatal for a UDP server
+    Datagram d{ByteView(buf.data(), n), from_endpoint(from), static_cast<std::uint8_t>(index)};
+    for (const auto& r : handler_.handle(d, options_.clock())) send(r);
+  }
+}
+
+void RendezvousServer::send(const Reply& r) {
+  if (r.socket >= sockets_.size()) return;
+  asio::error_code ec;
+  // Non-blocking: a full send buffer drops the reply (counted) rather than stalling the server.
+  sockets_[r.socket].send_to(asio::buffer(r.bytes), to_endpoint(r.destination), 0, ec);
+  if (ec) handler_.count_send_error();
+}
+
+asio::awaitable<void> RendezvousServer::housekeeping() {
+  while (!stopped_) {
+    timer_.expires_after(options_.tick);
+    auto [ec] = co_await timer_.async_wait(use_nothrow);
+    if (ec || stopped_) co_return;
+    auto now = options_.clock();
+    handler_.tick(now);
+    if (options_.on_stats && options_.stats_interval.count() > 0 && now - last_stats_ >= options_.stats_interval) {
+      last_stats_ = now;
+      options_.on_stats(handler_.counters(), handler_.registry().size());
+    }
+  }
+}
+
+}  // namespace natpunch

@@ -1,0 +1,9 @@
+#pragma once
+
+#include <chrono>
+
+namespace natpunch {
+// Protocol logic is told the time; only io/ reads the clock.
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+}  // namespace natpunch

@@ -1,0 +1,36 @@
+#include "server/counters.h"
+
+#include <nlohmann/json.hpp>
+
+namespace natpunch {
+
+std::uint64_t ServerCounters::dropped_total() const {
+  std::uint64_t n = dropped_not_request;
+  for (auto d : dropped) n += d;
+  return n;
+}
+
+std::string ServerCounters::to_json() const {
+  nlohmann::json drops;
+  for (std::size_t i = 0; i < dropped.size(); ++i)
+    drops[std::string(to_string(static_cast<ParseError>(i)))] = dropped[i];
+  drops["not_a_served_request"] = dropped_not_request;
+  nlohmann::json responses = {{"ok", responses_ok}};
+  for (const auto& [code, n] : error_responses) responses[std::to_string(code)] = n;
+  nlohmann::json j = {
+      {"datagrams", datagrams},
+      {"requests",
+       {{"binding", binding_requests}, {"register", register_requests}, {"connect", connect_requests},
+        {"duplicate", duplicate_requests}}},
+      {"registrations",
+       {{"created", registrations_created}, {"moved", registrations_moved}, {"expired", registrations_expired}}},
+      {"peer_info_sent", peer_info_sent},
+      {"responses", responses},
+      {"dropped", drops},
+      {"dropped_total", dropped_total()},
+      {"send_errors", send_errors},
+  };
+  return j.dump();
+}
+
+}  // namespace natpunch

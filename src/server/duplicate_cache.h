@@ -1,0 +1,51 @@
+// Remembers the answers to recent requests by (source, transaction ID), so a retransmitted request
+// gets exactly the same answer (RFC 8489 §6.3.1: the server should answer retransmissions
+// idempotently). Bounded in entries and age.
+#pragma once
+
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include "server/clock.h"
+#include "wire/address.h"
+#include "wire/message.h"
+
+namespace natpunch {
+
+struct Reply {
+  Bytes bytes;
+  SocketAddress destination;
+  std::uint8_t socket = 0;  // index of the server socket that sends it
+};
+
+class DuplicateCache {
+ public:
+  DuplicateCache(std::size_t max_entries, std::chrono::seconds window)
+      : max_entries_(max_entries), window_(window) {}
+
+  const std::vector<Reply>* find(const SocketAddress& source, const TransactionId& txid, TimePoint now);
+  void store(const SocketAddress& source, const TransactionId& txid, std::vector<Reply> replies, TimePoint now);
+  void expire(TimePoint now);
+  std::size_t size() const { return map_.size(); }
+
+ private:
+  struct Key {
+    SocketAddress source;
+    TransactionId txid;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept;
+  };
+  struct Entry {
+    std::vector<Reply> replies;
+    TimePoint stored;
+  };
+  std::size_t max_entries_;
+  std::chrono::seconds window_;
+  std::unordered_map<Key, Entry, KeyHash> map_;
+  std::deque<std::pair<Key, TimePoint>> order_;
+};
+
+}  // namespace natpunch

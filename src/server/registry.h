@@ -1,0 +1,52 @@
+// The rendezvous server's record of devices: ID → observed public mapping, local addresses,
+// last-seen and expiry. Bounded in size. Told the time; reads no clock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "server/clock.h"
+#include "wire/address.h"
+#include "wire/device_id.h"
+
+namespace natpunch {
+
+struct Registration {
+  DeviceId id;
+  SocketAddress mapped;               // the source address the server observed
+  std::vector<SocketAddress> locals;  // what the device reported
+  std::uint8_t via_socket = 0;        // which server socket it talks to (replies go out there)
+  TimePoint last_seen{};
+  TimePoint expires{};
+};
+
+enum class LookupStatus { Found, Expired, Unknown };
+
+struct Lookup {
+  LookupStatus status = LookupStatus::Unknown;
+  const Registration* entry = nullptr;  // set when Found
+};
+
+class Registry {
+ public:
+  explicit Registry(std::size_t max_entries) : max_entries_(max_entries) {}
+
+  enum class Upsert { Created, Refreshed, Moved, Full };
+  // Creates or refreshes the entry for `r.id` (keyed on the ID value; its kind is informational).
+  Upsert upsert(Registration r);
+  // Expired entries are reported as Expired once and then removed.
+  Lookup lookup(const std::string& id, TimePoint now);
+  // Removes expired entries; returns how many.
+  std::size_t sweep(TimePoint now);
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  std::size_t max_entries_;
+  std::unordered_map<std::string, Registration> entries_;
+};
+
+}  // namespace natpunch

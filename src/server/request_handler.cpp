@@ -1,0 +1,152 @@
+#include "server/request_handler.h"
+
+#include <algorithm>
+
+#include "wire/builder.h"
+#include "wire/control_messages.h"
+
+namespace natpunch {
+
+using stun::MessageClass;
+
+RequestHandler::RequestHandler(ServerConfig config, RandomSource random)
+    : config_(config),
+      random_(std::move(random)),
+      registry_(config.max_registrations),
+      duplicates_(config.duplicate_cache_entries, config.duplicate_window) {}
+
+std::vector<Reply> RequestHandler::handle(const Datagram& in, TimePoint now) {
+  ++counters_.datagrams;
+  ParseLimits limits;
+  limits.max_message = config_.max_message;
+  limits.reject_unknown_required = false;  // we answer those with 420 instead
+  auto parsed = parse_message(in.bytes, limits);
+  if (!parsed) {
+    counters_.drop(parsed.error());
+    // A request whose header is valid but whose body is not gets a 400 (RFC 8489 §6.3); anything
+    // else, including a bad FINGERPRINT (§7.3: "silently discarded"), is dropped.
+    bool body_error = parsed.error() == ParseError::BadAttributeLength ||
+                      parsed.error() == ParseError::BadPadding ||
+                      parsed.error() == ParseError::TooManyAttributes;
+    if (body_error && looks_like_stun(in.bytes)) {
+      MessageView header;
+      ByteReader r(in.bytes);
+      header.type = *r.u16();
+      r.u16();
+      r.u32();
+      auto txid = *r.take(stun::kTransactionIdSize);
+      std::copy(txid.begin(), txid.end(), header.transaction.begin());
+      if (header.cls() == MessageClass::Request) return {error(header, in, stun::error_code::kBadRequest, "Malformed attributes")};
+    }
+    return {};
+  }
+  const MessageView& m = *parsed;
+  // Only requests are served; indications and responses to the server are not expected.
+  if (m.cls() != MessageClass::Request) {
+    ++counters_.dropped_not_request;
+    return {};
+  }
+  if (auto unknown = m.unknown_required(); !unknown.empty()) {
+    // RFC 8489 §6.3.1.1: unknown comprehension-required attributes in a request → 420 listing them.
+    return {error(m, in, stun::error_code::kUnknownAttribute, "Unknown Attribute", unknown)};
+  }
+  if (m.method() == stun::method::kBinding) return on_binding(m, in);
+
+  if (const auto* cached = duplicates_.find(in.source, m.transaction, now)) {
+    ++counters_.duplicate_requests;
+    counters_.peer_info_sent += static_cast<std::uint64_t>(
+        std::count_if(cached->begin(), cached->end(), [&](const Reply& r) { return r.destination != in.source; }));
+    return *cached;
+  }
+  auto replies = dispatch(m, in, now);
+  duplicates_.store(in.source, m.transaction, replies, now);
+  return replies;
+}
+
+std::vector<Reply> RequestHandler::dispatch(const MessageView& m, const Datagram& in, TimePoint now) {
+  switch (m.method()) {
+    case stun::method::kRegister: return on_register(m, in, now);
+    case stun::method::kConnect: return on_connect(m, in, now);
+    default: return {error(m, in, stun::error_code::kBadRequest, "Unknown method")};
+  }
+}
+
+std::vector<Reply> RequestHandler::on_binding(const MessageView& m, const Datagram& in) {
+  ++counters_.binding_requests;
+  ++counters_.responses_ok;
+  MessageBuilder b(stun::method::kBinding, MessageClass::Success, m.transaction);
+  b.add_xor_address(stun::attr::kXorMappedAddress, in.source);
+  return {Reply{std::move(b).finish(), in.source, in.socket}};
+}
+
+std::vector<Reply> RequestHandler::on_register(const MessageView& m, const Datagram& in, TimePoint now) {
+  ++counters_.register_requests;
+  auto req = decode_register_request(m);
+  if (!req) return {error(m, in, stun::error_code::kBadRequest, "Bad register request")};
+
+  auto lifetime = config_.ttl;
+  if (req->lifetime_s) lifetime = std::clamp(std::chrono::seconds(*req->lifetime_s), std::chrono::seconds(1), config_.ttl);
+
+  Registration r{req->id, in.source, req->locals, in.socket, now, now + lifetime};
+  switch (registry_.upsert(std::move(r))) {
+    case Registry::Upsert::Full: return {error(m, in, stun::error_code::kRegistryFull, "Registry full")};
+    case Registry::Upsert::Created: ++counters_.registrations_created; break;
+    case Registry::Upsert::Moved: ++counters_.registrations_moved; break;
+    case Registry::Upsert::Refreshed: break;
+  }
+  ++counters_.responses_ok;
+  RegisterResponse resp{in.source, static_cast<std::uint32_t>(lifetime.count())};
+  return {Reply{encode_register_response(resp, m.transaction), in.source, in.socket}};
+}
+
+std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagram& in, TimePoint now) {
+  ++counters_.connect_requests;
+  auto req = decode_connect_request(m);
+  if (!req) return {error(m, in, stun::error_code::kBadRequest, "Bad connect request")};
+  if (req->self.value == req->peer.value) return {error(m, in, stun::error_code::kBadRequest, "Cannot connect to self")};
+
+  auto self = registry_.lookup(req->self.value, now);
+  if (self.status != LookupStatus::Found) {
+    if (self.status == LookupStatus::Expired) ++counters_.registrations_expired;
+    return {error(m, in, stun::error_code::kForbidden, "Requester not registered")};
+  }
+  auto peer = registry_.lookup(req->peer.value, now);
+  if (peer.status == LookupStatus::Unknown) {
+    return {error(m, in, stun::error_code::kUnknownPeer, "Unknown peer")};
+  }
+  if (peer.status == LookupStatus::Expired) {
+    ++counters_.registrations_expired;
+    return {error(m, in, stun::error_code::kPeerExpired, "Peer registration expired")};
+  }
+
+  AttemptToken token{};
+  random_(token);
+  const Registration& target = *peer.entry;
+  // The requester's mapping is where this request came from: the socket it will punch with.
+  PeerInfo for_requester{target.id, target.mapped, target.locals, token, true};
+  PeerInfo for_target{self.entry->id, in.source, self.entry->locals, token, false};
+
+  TransactionId indication_id{};
+  random_(indication_id);
+  std::vector<Reply> out;
+  out.push_back({encode_peer_info(for_requester, MessageClass::Success, stun::method::kConnect, m.transaction),
+                 in.source, in.socket});
+  out.push_back({encode_peer_info(for_target, MessageClass::Indication, stun::method::kPeerInfo, indication_id),
+                 target.mapped, target.via_socket});
+  ++counters_.responses_ok;
+  ++counters_.peer_info_sent;
+  return out;
+}
+
+Reply RequestHandler::error(const MessageView& m, const Datagram& in, int code, std::string_view reason,
+                            const std::vector<std::uint16_t>& unknown) {
+  ++counters_.error_responses[code];
+  return Reply{encode_error_response(m.method(), m.transaction, code, reason, unknown), in.source, in.socket};
+}
+
+void RequestHandler::tick(TimePoint now) {
+  counters_.registrations_expired += registry_.sweep(now);
+  duplicates_.expire(now);
+}
+
+}  // namespace natpunch

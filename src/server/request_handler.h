@@ -1,0 +1,50 @@
+// The rendezvous server's request handler: a pure function of (datagram, source, receiving socket,
+// now) → replies, like stuntman's ProcessRequest. Sockets live around it (src/io), not inside it.
+#pragma once
+
+#include <vector>
+
+#include "server/clock.h"
+#include "server/counters.h"
+#include "server/duplicate_cache.h"
+#include "server/random_source.h"
+#include "server/registry.h"
+#include "server/server_config.h"
+#include "wire/message.h"
+
+namespace natpunch {
+
+struct Datagram {
+  ByteView bytes;
+  SocketAddress source;
+  std::uint8_t socket = 0;  // index of the server socket it arrived on
+};
+
+class RequestHandler {
+ public:
+  RequestHandler(ServerConfig config, RandomSource random);
+
+  std::vector<Reply> handle(const Datagram& in, TimePoint now);
+  // Housekeeping: expire registrations and remembered answers.
+  void tick(TimePoint now);
+
+  void count_send_error() { ++counters_.send_errors; }
+  const ServerCounters& counters() const { return counters_; }
+  const Registry& registry() const { return registry_; }
+
+ private:
+  std::vector<Reply> dispatch(const MessageView& m, const Datagram& in, TimePoint now);
+  std::vector<Reply> on_binding(const MessageView& m, const Datagram& in);
+  std::vector<Reply> on_register(const MessageView& m, const Datagram& in, TimePoint now);
+  std::vector<Reply> on_connect(const MessageView& m, const Datagram& in, TimePoint now);
+  Reply error(const MessageView& m, const Datagram& in, int code, std::string_view reason,
+              const std::vector<std::uint16_t>& unknown = {});
+
+  ServerConfig config_;
+  RandomSource random_;
+  Registry registry_;
+  DuplicateCache duplicates_;
+  ServerCounters counters_;
+};
+
+}  // namespace natpunch

@@ -1,0 +1,34 @@
+#include "wire/stun_constants.h"
+
+namespace natpunch::stun::attr {
+
+std::string_view name(std::uint16_t type) {
+  switch (type) {
+    case kMappedAddress: return "MAPPED-ADDRESS";
+    case kChangeRequest: return "CHANGE-REQUEST";
+    case kUsername: return "USERNAME";
+    case kMessageIntegrity: return "MESSAGE-INTEGRITY";
+    case kErrorCode: return "ERROR-CODE";
+    case kUnknownAttributes: return "UNKNOWN-ATTRIBUTES";
+    case kRealm: return "REALM";
+    case kNonce: return "NONCE";
+    case kXorMappedAddress: return "XOR-MAPPED-ADDRESS";
+    case kPadding: return "PADDING";
+    case kResponsePort: return "RESPONSE-PORT";
+    case kSoftware: return "SOFTWARE";
+    case kFingerprint: return "FINGERPRINT";
+    case kResponseOrigin: return "RESPONSE-ORIGIN";
+    case kOtherAddress: return "OTHER-ADDRESS";
+    case kDeviceId: return "NP-DEVICE-ID";
+    case kPeerId: return "NP-PEER-ID";
+    case kLocalAddress: return "NP-LOCAL-ADDRESS";
+    case kPeerMappedAddress: return "NP-PEER-MAPPED-ADDRESS";
+    case kPeerLocalAddress: return "NP-PEER-LOCAL-ADDRESS";
+    case kAttemptToken: return "NP-ATTEMPT-TOKEN";
+    case kLifetime: return "NP-LIFETIME";
+    case kInitiator: return "NP-INITIATOR";
+    default: return "unknown";
+  }
+}
+
+}  // namespace natpunch::stun::attr

@@ -1,0 +1,162 @@
+#include "wire/control_messages.h"
+
+#include <cstring>
+
+#include "wire/address_codec.h"
+#include "wire/builder.h"
+
+namespace natpunch {
+
+namespace {
+using stun::MessageClass;
+namespace attr = stun::attr;
+
+void add_addresses(MessageBuilder& b, std::uint16_t type, const std::vector<SocketAddress>& list) {
+  for (std::size_t i = 0; i < list.size() && i < kMaxLocalAddresses; ++i) b.add_xor_address(type, list[i]);
+}
+
+Result<std::vector<SocketAddress>, ParseError> read_addresses(const MessageView& m, std::uint16_t type) {
+  auto all = m.find_all(type);
+  if (all.size() > kMaxLocalAddresses) return fail(ParseError::BadAttributeValue);
+  std::vector<SocketAddress> out;
+  for (const auto* a : all) {
+    auto addr = decode_xor_address(a->value, m.transaction);
+    if (!addr) return fail(addr.error());
+    out.push_back(*addr);
+  }
+  return out;
+}
+
+Result<DeviceId, ParseError> read_id(const MessageView& m, std::uint16_t type) {
+  const auto* a = m.find(type);
+  if (!a) return fail(ParseError::MissingAttribute);
+  return decode_device_id(a->value);
+}
+
+Result<std::uint32_t, ParseError> read_u32(const AttributeView& a) {
+  if (a.value.size() != 4) return fail(ParseError::BadAttributeValue);
+  ByteReader r(a.value);
+  return *r.u32();
+}
+
+bool is(const MessageView& m, std::uint16_t method, MessageClass cls) {
+  return m.method() == method && m.cls() == cls;
+}
+}  // namespace
+
+Bytes encode_register_request(const RegisterRequest& r, const TransactionId& txid) {
+  MessageBuilder b(stun::method::kRegister, MessageClass::Request, txid);
+  b.add(attr::kDeviceId, encode_device_id(r.id));
+  add_addresses(b, attr::kLocalAddress, r.locals);
+  if (r.lifetime_s) b.add_u32(attr::kLifetime, *r.lifetime_s);
+  return std::move(b).finish();
+}
+
+Bytes encode_register_response(const RegisterResponse& r, const TransactionId& txid) {
+  MessageBuilder b(stun::method::kRegister, MessageClass::Success, txid);
+  b.add_xor_address(attr::kXorMappedAddress, r.mapped);
+  b.add_u32(attr::kLifetime, r.lifetime_s);
+  return std::move(b).finish();
+}
+
+Bytes encode_connect_request(const ConnectRequest& r, const TransactionId& txid) {
+  MessageBuilder b(stun::method::kConnect, MessageClass::Request, txid);
+  b.add(attr::kDeviceId, encode_device_id(r.self));
+  b.add(attr::kPeerId, encode_device_id(r.peer));
+  return std::move(b).finish();
+}
+
+Bytes encode_peer_info(const PeerInfo& p, MessageClass cls, std::uint16_t method, const TransactionId& txid) {
+  MessageBuilder b(method, cls, txid);
+  b.add(attr::kPeerId, encode_device_id(p.peer));
+  b.add_xor_address(attr::kPeerMappedAddress, p.peer_mapped);
+  add_addresses(b, attr::kPeerLocalAddress, p.peer_locals);
+  b.add(attr::kAttemptToken, p.token);
+  b.add_u32(attr::kInitiator, p.initiator ? 1 : 0);
+  return std::move(b).finish();
+}
+
+Bytes encode_error_response(std::uint16_t method, const TransactionId& txid, int code, std::string_view reason,
+                            const std::vector<std::uint16_t>& unknown) {
+  MessageBuilder b(method, MessageClass::Error, txid);
+  b.add_error(code, reason);
+  if (!unknown.empty()) b.add(attr::kUnknownAttributes, encode_unknown_attributes(unknown));
+  return std::move(b).finish();
+}
+
+Result<RegisterRequest, ParseError> decode_register_request(const MessageView& m) {
+  if (!is(m, stun::method::kRegister, MessageClass::Request)) return fail(ParseError::WrongMessage);
+  RegisterRequest r;
+  auto id = read_id(m, attr::kDeviceId);
+  if (!id) return fail(id.error());
+  r.id = *id;
+  auto locals = read_addresses(m, attr::kLocalAddress);
+  if (!locals) return fail(locals.error());
+  r.locals = *locals;
+  if (const auto* l = m.find(attr::kLifetime)) {
+    auto v = read_u32(*l);
+    if (!v) return fail(v.error());
+    r.lifetime_s = *v;
+  }
+  return r;
+}
+
+Result<RegisterResponse, ParseError> decode_register_response(const MessageView& m) {
+  if (!is(m, stun::method::kRegister, MessageClass::Success)) return fail(ParseError::WrongMessage);
+  RegisterResponse r;
+  auto mapped = mapped_address_of(m);
+  if (!mapped) return fail(mapped.error());
+  r.mapped = *mapped;
+  const auto* l = m.find(attr::kLifetime);
+  if (!l) return fail(ParseError::MissingAttribute);
+  auto v = read_u32(*l);
+  if (!v) return fail(v.error());
+  r.lifetime_s = *v;
+  return r;
+}
+
+Result<ConnectRequest, ParseError> decode_connect_request(const MessageView& m) {
+  if (!is(m, stun::method::kConnect, MessageClass::Request)) return fail(ParseError::WrongMessage);
+  auto self = read_id(m, attr::kDeviceId);
+  if (!self) return fail(self.error());
+  auto peer = read_id(m, attr::kPeerId);
+  if (!peer) return fail(peer.error());
+  return ConnectRequest{*self, *peer};
+}
+
+Result<PeerInfo, ParseError> decode_peer_info(const MessageView& m) {
+  bool ok = is(m, stun::method::kConnect, MessageClass::Success) ||
+            is(m, stun::method::kPeerInfo, MessageClass::Indication);
+  if (!ok) return fail(ParseError::WrongMessage);
+  PeerInfo p;
+  auto peer = read_id(m, attr::kPeerId);
+  if (!peer) return fail(peer.error());
+  p.peer = *peer;
+  const auto* mapped = m.find(attr::kPeerMappedAddress);
+  if (!mapped) return fail(ParseError::MissingAttribute);
+  auto addr = decode_xor_address(mapped->value, m.transaction);
+  if (!addr) return fail(addr.error());
+  p.peer_mapped = *addr;
+  auto locals = read_addresses(m, attr::kPeerLocalAddress);
+  if (!locals) return fail(locals.error());
+  p.peer_locals = *locals;
+  const auto* token = m.find(attr::kAttemptToken);
+  if (!token) return fail(ParseError::MissingAttribute);
+  if (token->value.size() != p.token.size()) return fail(ParseError::BadAttributeValue);
+  std::memcpy(p.token.data(), token->value.data(), p.token.size());
+  if (const auto* init = m.find(attr::kInitiator)) {
+    auto v = read_u32(*init);
+    if (!v || *v > 1) return fail(ParseError::BadAttributeValue);
+    p.initiator = *v == 1;
+  }
+  return p;
+}
+
+Result<ErrorCode, ParseError> decode_error_response(const MessageView& m) {
+  if (m.cls() != MessageClass::Error) return fail(ParseError::WrongMessage);
+  const auto* e = m.find(attr::kErrorCode);
+  if (!e) return fail(ParseError::MissingAttribute);
+  return decode_error_code(e->value);
+}
+
+}  // namespace natpunch
