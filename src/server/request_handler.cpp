@@ -25,18 +25,14 @@ std::vector<Reply> RequestHandler::handle(const Datagram& in, TimePoint now) {
     counters_.drop(parsed.error());
     // A request whose header is valid but whose body is not gets a 400 (RFC 8489 §6.3); anything
     // else, including a bad FINGERPRINT (§7.3: "silently discarded"), is dropped.
-    bool body_error = parsed.error() == ParseError::BadAttributeLength ||
+    const bool body_error = parsed.error() == ParseError::BadAttributeLength ||
                       parsed.error() == ParseError::BadPadding ||
                       parsed.error() == ParseError::TooManyAttributes;
-    if (body_error && looks_like_stun(in.bytes)) {
-      MessageView header;
-      ByteReader r(in.bytes);
-      header.type = *r.u16();
-      r.u16();
-      r.u32();
-      auto txid = *r.take(stun::kTransactionIdSize);
-      std::copy(txid.begin(), txid.end(), header.transaction.begin());
-      if (header.cls() == MessageClass::Request) return {error(header, in, stun::error_code::kBadRequest, "Malformed attributes")};
+    if (auto header = read_header(in.bytes); body_error && header) {
+      MessageView m;
+      m.type = header->type;
+      m.transaction = header->transaction;
+      if (m.cls() == MessageClass::Request) return {error(m, in, stun::error_code::kBadRequest, "Malformed attributes")};
     }
     return {};
   }

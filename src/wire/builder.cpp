@@ -57,7 +57,7 @@ void MessageBuilder::set_length() {
   put_u16_at(out_, 2, static_cast<std::uint16_t>(out_.size() - stun::kHeaderSize));
 }
 
-Bytes MessageBuilder::finish(std::optional<ByteView> key, bool fingerprint) && {
+Bytes MessageBuilder::finish(std::optional<ByteView> key, bool fingerprint) {
   if (key) {
     auto length_field = static_cast<std::uint16_t>(out_.size() + 24 - stun::kHeaderSize);
     auto mac = integrity_value(out_, length_field, *key);

@@ -25,7 +25,8 @@ class MessageBuilder {
   MessageBuilder& add_error(int code, std::string_view reason);
 
   std::size_t size() const { return out_.size(); }
-  Bytes finish(std::optional<ByteView> integrity_key = std::nullopt, bool fingerprint = true) &&;
+  // Completes the message; the builder is left empty.
+  Bytes finish(std::optional<ByteView> integrity_key = std::nullopt, bool fingerprint = true);
 
  private:
   void set_length();

@@ -36,6 +36,19 @@ bool looks_like_stun(ByteView d) {
          length + stun::kHeaderSize == d.size() && length % 4 == 0;
 }
 
+std::optional<MessageHeader> read_header(ByteView d) {
+  ByteReader r(d);
+  auto type = r.u16();
+  auto length = r.u16();
+  auto cookie = r.u32();
+  auto txid = r.take(stun::kTransactionIdSize);
+  if (!txid || (*type & 0xC000) != 0 || *cookie != stun::kMagicCookie || *length != r.remaining())
+    return std::nullopt;
+  MessageHeader h{*type, *length, {}};
+  std::memcpy(h.transaction.data(), txid->data(), txid->size());
+  return h;
+}
+
 bool MessageView::has_fingerprint() const {
   return !attributes.empty() && attributes.back().type == stun::attr::kFingerprint;
 }
@@ -89,9 +102,10 @@ Result<MessageView, ParseError> parse_message(ByteView d, const ParseLimits& lim
   std::memcpy(m.transaction.data(), txid.data(), txid.size());
   // RFC 8489 §5: the length "MUST contain the size of the message in bytes, not including the
   // 20-byte STUN header. Since all STUN attributes are padded to a multiple of 4 bytes, the last
-  // 2 bits of this field are always zero."
+  // 2 bits of this field are always zero." A length that is not a multiple of 4 is reported by the
+  // attribute walk below, which names the attribute whose padding is missing (BadPadding).
   if (length + stun::kHeaderSize > d.size()) return fail(ParseError::Truncated);
-  if (length % 4 != 0 || length + stun::kHeaderSize != d.size()) return fail(ParseError::BadLength);
+  if (length + stun::kHeaderSize != d.size()) return fail(ParseError::BadLength);
 
   while (!r.empty()) {
     if (m.attributes.size() >= limits.max_attributes) return fail(ParseError::TooManyAttributes);

@@ -59,6 +59,15 @@ struct MessageView {
   std::vector<std::uint16_t> unknown_required() const;
 };
 
+struct MessageHeader {
+  std::uint16_t type = 0;
+  std::uint16_t length = 0;
+  TransactionId transaction{};
+};
+// The 20-byte header, when the top two bits are 00, the cookie is right and the length field
+// equals the rest of the datagram; nullopt otherwise. Says nothing about the attributes.
+std::optional<MessageHeader> read_header(ByteView datagram);
+
 // Cheap first check (libjuice's is_stun_datagram): top two bits 00, the magic cookie, and a
 // length field that matches the datagram. Lets STUN share a socket with other traffic.
 bool looks_like_stun(ByteView datagram);

@@ -10,9 +10,9 @@ enum class ParseError : std::uint8_t {
   Truncated,                     // shorter than the 20-byte header, or than its length field says
   Oversize,                      // larger than the caller's frame cap
   NotStun,                       // top two bits not 00 or no magic cookie
-  BadLength,                     // length field not a multiple of 4 or not the datagram's size
-  BadAttributeLength,            // an attribute's value runs past the end of the message
-  BadPadding,                    // an attribute's padding to 4 bytes runs past the end
+  BadLength,                     // length field smaller than the datagram (trailing bytes)
+  BadAttributeLength,            // an attribute's header or value runs past the end of the message
+  BadPadding,                    // an attribute's padding to 4 bytes is missing at the end
   TooManyAttributes,             // more attributes than the cap
   BadFingerprint,                // FINGERPRINT wrong size, not last, or CRC mismatch
   UnknownComprehensionRequired,  // an attribute < 0x8000 natpunch does not understand
