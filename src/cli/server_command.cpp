@@ -11,6 +11,7 @@ namespace natpunch::cli {
 namespace {
 struct ServerOptions {
   std::vector<std::string> listen{"0.0.0.0:3478"};
+  std::string alternate;
   long ttl_s = 60;
   std::string log_level = "info";
   bool stats = false;
@@ -29,6 +30,14 @@ int run_server(const ServerOptions& o) {
       return kExitUsage;
     }
     listen.push_back(*a);
+  }
+  std::optional<SocketAddress> alternate;
+  if (!o.alternate.empty()) {
+    alternate = parse_socket_address(o.alternate);
+    if (!alternate) {
+      std::cerr << "natpunch server: --alternate expects IP:PORT or [IPv6]:PORT, got '" << o.alternate << "'\n";
+      return kExitUsage;
+    }
   }
   if (o.ttl_s < 1 || o.ttl_s > 86400) {
     std::cerr << "natpunch server: --ttl must be between 1 and 86400 seconds\n";
@@ -54,7 +63,7 @@ int run_server(const ServerOptions& o) {
   }
 
   asio::io_context io;
-  auto server = RendezvousServer::create(io, listen, config, run);
+  auto server = RendezvousServer::create(io, listen, config, run, system_random(), alternate);
   if (!server) {
     std::cerr << "natpunch server: " << server.error() << "\n";
     return kExitFailed;
@@ -80,6 +89,9 @@ Runner add_server_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("server", "Run the rendezvous server (STUN binding, register, connect)");
   cmd->add_option("--listen", o->listen, "UDP address to listen on, IP:PORT or [IPv6]:PORT (repeatable)")
       ->capture_default_str();
+  cmd->add_option("--alternate", o->alternate,
+                  "Second IP:PORT for RFC 5780 NAT discovery (OTHER-ADDRESS, CHANGE-REQUEST, RESPONSE-ORIGIN); "
+                  "pairs with the first --listen of its family, adding three sockets");
   cmd->add_option("--ttl", o->ttl_s, "Seconds a registration lives unless refreshed")->capture_default_str();
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -89,7 +101,8 @@ Runner add_server_command(CLI::App& app) {
   cmd->add_option("--max-registrations", o->max_registrations, "Registry capacity")->capture_default_str();
   cmd->footer(
       "Prints 'listening udp IP:PORT' for each socket once ready; stops on SIGINT/SIGTERM.\n"
-      "Example:\n  natpunch server --listen 0.0.0.0:3478 --listen [::]:3478 --ttl 120 --stats");
+      "Examples:\n  natpunch server --listen 0.0.0.0:3478 --listen [::]:3478 --ttl 120 --stats\n"
+      "  natpunch server --listen 203.0.113.1:3478 --alternate 203.0.113.2:3479   # RFC 5780");
   return [o] { return run_server(*o); };
 }
 

@@ -5,6 +5,7 @@
 
 #include "io/awaitable.h"
 #include "io/endpoint.h"
+#include "server/socket_plan.h"
 
 namespace natpunch {
 
@@ -16,21 +17,35 @@ RendezvousServer::RendezvousServer(asio::io_context& io, ServerConfig config, Se
 
 Result<std::unique_ptr<RendezvousServer>, std::string> RendezvousServer::create(
     asio::io_context& io, const std::vector<SocketAddress>& listen, ServerConfig config, ServerRunOptions options,
-    RandomSource random) {
+    RandomSource random, std::optional<SocketAddress> alternate) {
   if (listen.empty()) return fail(std::string("no listen address"));
-  if (listen.size() > 255) return fail(std::string("too many listen addresses"));
-  auto server = std::make_unique<RendezvousServer>(io, config, std::move(options), std::move(random));
-  for (const auto& a : listen) {
+  if (alternate && alternate->same_ip(listen.front()) && alternate->family == listen.front().family)
+    return fail("the alternate address " + alternate->to_string() + " must differ in IP from the primary");
+  auto roles = plan_sockets(listen, alternate);
+  if (roles.size() > 255) return fail(std::string("too many listen addresses"));
+  std::vector<udp::socket> sockets;
+  for (std::size_t i = 0; i < roles.size(); ++i) {
+    auto& role = roles[i];
+    // Port 0 in a role that shares a port with an already-bound socket of its group: use that port.
+    for (std::size_t j = 0; j < i && role.address.port == 0; ++j) {
+      const auto& earlier = roles[j];
+      if (earlier.group == role.group && earlier.alternate_port == role.alternate_port)
+        role.address.port = earlier.address.port;
+    }
     udp::socket s(io);
     asio::error_code ec;
-    auto ep = to_endpoint(a);
+    auto ep = to_endpoint(role.address);
     s.open(ep.protocol(), ec);
     if (!ec && ep.address().is_v6()) s.set_option(asio::ip::v6_only(true), ec);
     if (!ec) s.bind(ep, ec);
     if (!ec) s.non_blocking(true, ec);
-    if (ec) return fail("cannot listen on " + a.to_string() + ": " + ec.message());
-    server->sockets_.push_back(std::move(s));
+    if (!ec) role.address = from_endpoint(s.local_endpoint(ec));
+    if (ec) return fail("cannot listen on " + role.address.to_string() + ": " + ec.message());
+    sockets.push_back(std::move(s));
   }
+  config.sockets = roles;
+  auto server = std::make_unique<RendezvousServer>(io, config, std::move(options), std::move(random));
+  server->sockets_ = std::move(sockets);
   return server;
 }
 

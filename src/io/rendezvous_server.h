@@ -23,10 +23,12 @@ struct ServerRunOptions {
 
 class RendezvousServer {
  public:
-  // Binds every listen address (port 0 = any). Error text names the address that failed.
+  // Binds every listen address (port 0 = any), plus RFC 5780's three extra sockets when given an
+  // alternate address (see plan_sockets). Error text names the address that failed.
   static Result<std::unique_ptr<RendezvousServer>, std::string> create(
       asio::io_context& io, const std::vector<SocketAddress>& listen, ServerConfig config,
-      ServerRunOptions options, RandomSource random = system_random());
+      ServerRunOptions options, RandomSource random = system_random(),
+      std::optional<SocketAddress> alternate = std::nullopt);
 
   std::vector<SocketAddress> local_addresses() const;
   void start();

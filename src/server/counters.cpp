@@ -20,7 +20,7 @@ std::string ServerCounters::to_json() const {
   nlohmann::json j = {
       {"datagrams", datagrams},
       {"requests",
-       {{"binding", binding_requests}, {"register", register_requests}, {"connect", connect_requests},
+       {{"binding", binding_requests}, {"change_request", change_requests}, {"response_port", response_port_requests}, {"register", register_requests}, {"connect", connect_requests},
         {"duplicate", duplicate_requests}}},
       {"registrations",
        {{"created", registrations_created}, {"moved", registrations_moved}, {"expired", registrations_expired}}},

@@ -14,6 +14,8 @@ namespace natpunch {
 struct ServerCounters {
   std::uint64_t datagrams = 0;
   std::uint64_t binding_requests = 0;
+  std::uint64_t change_requests = 0;  // RFC 5780 CHANGE-REQUEST answered from another socket
+  std::uint64_t response_port_requests = 0;  // RFC 5780 RESPONSE-PORT (same IP, another port)
   std::uint64_t register_requests = 0;
   std::uint64_t connect_requests = 0;
   std::uint64_t peer_info_sent = 0;

@@ -67,12 +67,55 @@ std::vector<Reply> RequestHandler::dispatch(const MessageView& m, const Datagram
   }
 }
 
+std::optional<std::uint8_t> RequestHandler::socket_with(std::uint8_t group, bool alternate_ip,
+                                                       bool alternate_port) const {
+  for (std::size_t i = 0; i < config_.sockets.size(); ++i) {
+    const auto& r = config_.sockets[i];
+    if (r.group == group && r.alternate_ip == alternate_ip && r.alternate_port == alternate_port)
+      return static_cast<std::uint8_t>(i);
+  }
+  return std::nullopt;
+}
+
 std::vector<Reply> RequestHandler::on_binding(const MessageView& m, const Datagram& in) {
   ++counters_.binding_requests;
+  std::uint8_t via = in.socket;
+  const SocketRole* role = in.socket < config_.sockets.size() ? &config_.sockets[in.socket] : nullptr;
+  std::optional<std::uint8_t> other;  // RFC 5780 §6.1: OTHER-ADDRESS is the alternate IP and port
+  if (role) other = socket_with(role->group, !role->alternate_ip, !role->alternate_port);
+
+  if (const auto* change = m.find(stun::attr::kChangeRequest)) {
+    if (change->value.size() != 4) return {error(m, in, stun::error_code::kBadRequest, "Bad CHANGE-REQUEST")};
+    ByteReader r(change->value);
+    auto flags = *r.u32();
+    // RFC 5780 §6.1: without an alternate address the server MUST answer CHANGE-REQUEST with 420.
+    if (!role || !other) return {error(m, in, stun::error_code::kUnknownAttribute, "No alternate address", {stun::attr::kChangeRequest})};
+    auto target = socket_with(role->group, role->alternate_ip ^ ((flags & stun::attr::kChangeIp) != 0),
+                              role->alternate_port ^ ((flags & stun::attr::kChangePort) != 0));
+    if (!target) return {error(m, in, stun::error_code::kUnknownAttribute, "No alternate address", {stun::attr::kChangeRequest})};
+    ++counters_.change_requests;
+    via = *target;
+  }
+  // RFC 5780 §6.1 RESPONSE-PORT: answer the requesting IP at another of its ports. Only the port
+  // can change — never the IP (there is no RESPONSE-ADDRESS), so the answer stays with the requester.
+  auto destination = in.source;
+  if (const auto* rp = m.find(stun::attr::kResponsePort)) {
+    ByteReader r(rp->value);
+    auto port = r.u16();
+    if (rp->value.size() != 4 || !port || *port == 0)
+      return {error(m, in, stun::error_code::kBadRequest, "Bad RESPONSE-PORT")};
+    destination.port = *port;
+    ++counters_.response_port_requests;
+  }
   ++counters_.responses_ok;
   MessageBuilder b(stun::method::kBinding, MessageClass::Success, m.transaction);
   b.add_xor_address(stun::attr::kXorMappedAddress, in.source);
-  return {Reply{std::move(b).finish(), in.source, in.socket}};
+  if (role && other) {
+    // The response goes only to the requesting source (no RESPONSE-PORT / RESPONSE-ADDRESS).
+    b.add_plain_address(stun::attr::kResponseOrigin, config_.sockets[via].address);
+    b.add_plain_address(stun::attr::kOtherAddress, config_.sockets[*other].address);
+  }
+  return {Reply{b.finish(), destination, via}};
 }
 
 std::vector<Reply> RequestHandler::on_register(const MessageView& m, const Datagram& in, TimePoint now) {

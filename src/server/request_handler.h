@@ -35,6 +35,8 @@ class RequestHandler {
  private:
   std::vector<Reply> dispatch(const MessageView& m, const Datagram& in, TimePoint now);
   std::vector<Reply> on_binding(const MessageView& m, const Datagram& in);
+  // The socket of the same group with the given IP/port roles, if the server has it.
+  std::optional<std::uint8_t> socket_with(std::uint8_t group, bool alternate_ip, bool alternate_port) const;
   std::vector<Reply> on_register(const MessageView& m, const Datagram& in, TimePoint now);
   std::vector<Reply> on_connect(const MessageView& m, const Datagram& in, TimePoint now);
   Reply error(const MessageView& m, const Datagram& in, int code, std::string_view reason,

@@ -71,6 +71,10 @@ inline constexpr std::array<std::uint16_t, 16> kUnderstoodRequired{
     kMessageIntegritySha256, kPasswordAlgorithm, kUserhash, kXorMappedAddress,
     kPriority,      kUseCandidate,      kPadding,           kResponsePort};
 
+// RFC 5780 §7.2 CHANGE-REQUEST flags.
+inline constexpr std::uint32_t kChangeIp = 0x04;
+inline constexpr std::uint32_t kChangePort = 0x02;
+
 std::string_view name(std::uint16_t type);
 }  // namespace attr
 

@@ -217,3 +217,73 @@ TEST_F(HandlerTest, UnknownMethodGets400) {
 
 }  // namespace
 }  // namespace natpunch
+
+namespace natpunch {
+namespace {
+
+// RFC 5780: OTHER-ADDRESS, RESPONSE-ORIGIN, CHANGE-REQUEST and RESPONSE-PORT.
+class Rfc5780Handler : public ::testing::Test {
+ protected:
+  static ServerConfig config() {
+    ServerConfig c;
+    c.sockets = {{0, false, false, *parse_socket_address("203.0.113.1:3478")},
+                 {0, false, true, *parse_socket_address("203.0.113.1:3479")},
+                 {0, true, false, *parse_socket_address("203.0.113.2:3478")},
+                 {0, true, true, *parse_socket_address("203.0.113.2:3479")}};
+    return c;
+  }
+  Reply binding(std::optional<std::uint32_t> change, std::uint8_t socket = 0, std::optional<std::uint16_t> port = {}) {
+    MessageBuilder b(stun::method::kBinding, stun::MessageClass::Request, TransactionId{});
+    if (change) b.add_u32(stun::attr::kChangeRequest, *change);
+    if (port) b.add_u32(stun::attr::kResponsePort, static_cast<std::uint32_t>(*port) << 16);
+    auto replies = handler_.handle(Datagram{b.finish(), *parse_socket_address("198.51.100.9:5000"), socket},
+                                   TimePoint{});
+    EXPECT_EQ(replies.size(), 1u);
+    return replies.at(0);
+  }
+  static std::string attr_address(const Bytes& reply, std::uint16_t type) {
+    auto m = parse_message(reply);
+    const auto* a = m->find(type);
+    return a ? decode_plain_address(a->value)->to_string() : "absent";
+  }
+  RequestHandler handler_{config(), [](std::span<std::byte> b) { std::fill(b.begin(), b.end(), std::byte{7}); }};
+};
+
+TEST_F(Rfc5780Handler, PlainBindingNamesTheOtherAddressAndItsOrigin) {
+  auto r = binding(std::nullopt);
+  EXPECT_EQ(r.socket, 0);
+  EXPECT_EQ(attr_address(r.bytes, stun::attr::kOtherAddress), "203.0.113.2:3479");
+  EXPECT_EQ(attr_address(r.bytes, stun::attr::kResponseOrigin), "203.0.113.1:3478");
+}
+
+TEST_F(Rfc5780Handler, ChangeRequestAnswersFromTheRequestedSocketToTheSourceOnly) {
+  auto both = binding(stun::attr::kChangeIp | stun::attr::kChangePort);
+  EXPECT_EQ(both.socket, 3);
+  EXPECT_EQ(both.destination.to_string(), "198.51.100.9:5000");
+  EXPECT_EQ(attr_address(both.bytes, stun::attr::kResponseOrigin), "203.0.113.2:3479");
+  EXPECT_EQ(binding(stun::attr::kChangePort).socket, 1);
+  EXPECT_EQ(binding(stun::attr::kChangeIp).socket, 2);
+  // From the alternate IP, "change IP" means back to the primary IP.
+  EXPECT_EQ(binding(stun::attr::kChangeIp, 2).socket, 0);
+  EXPECT_EQ(handler_.counters().change_requests, 4u);
+}
+
+TEST_F(Rfc5780Handler, ResponsePortChangesOnlyThePort) {
+  auto r = binding(std::nullopt, 0, 6000);
+  EXPECT_EQ(r.destination.to_string(), "198.51.100.9:6000");
+}
+
+TEST(Rfc5780WithoutAlternate, ChangeRequestGets420) {
+  RequestHandler h(ServerConfig{}, [](std::span<std::byte>) {});
+  auto req = MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, TransactionId{})
+                 .add_u32(stun::attr::kChangeRequest, stun::attr::kChangeIp)
+                 .finish();
+  auto replies = h.handle(Datagram{req, *parse_socket_address("198.51.100.9:5000"), 0}, TimePoint{});
+  ASSERT_EQ(replies.size(), 1u);
+  auto m = parse_message(replies[0].bytes);
+  EXPECT_EQ(decode_error_response(*m)->code, 420);
+  EXPECT_EQ(m->find(stun::attr::kOtherAddress), nullptr);
+}
+
+}  // namespace
+}  // namespace natpunch
