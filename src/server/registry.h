@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/clock.h"
+#include "wire/clock.h"
 #include "wire/address.h"
 #include "wire/device_id.h"
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "server/clock.h"
+#include "wire/clock.h"
 #include "server/counters.h"
 #include "server/duplicate_cache.h"
 #include "server/random_source.h"

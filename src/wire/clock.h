@@ -3,7 +3,7 @@
 #include <chrono>
 
 namespace natpunch {
-// Protocol logic is told the time; only io/ reads the clock.
+// Protocol logic (wire, nat, punch, server) is told the time; only io/ reads the clock.
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 }  // namespace natpunch
