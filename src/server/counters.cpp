@@ -20,11 +20,12 @@ std::string ServerCounters::to_json() const {
   nlohmann::json j = {
       {"datagrams", datagrams},
       {"requests",
-       {{"binding", binding_requests}, {"change_request", change_requests}, {"response_port", response_port_requests}, {"register", register_requests}, {"connect", connect_requests},
+       {{"binding", binding_requests}, {"change_request", change_requests}, {"response_port", response_port_requests}, {"register", register_requests}, {"connect", connect_requests}, {"signal", signal_requests},
         {"duplicate", duplicate_requests}}},
       {"registrations",
        {{"created", registrations_created}, {"moved", registrations_moved}, {"expired", registrations_expired}}},
       {"peer_info_sent", peer_info_sent},
+      {"signals_relayed", signals_relayed},
       {"responses", responses},
       {"dropped", drops},
       {"dropped_total", dropped_total()},

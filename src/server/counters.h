@@ -19,6 +19,8 @@ struct ServerCounters {
   std::uint64_t register_requests = 0;
   std::uint64_t connect_requests = 0;
   std::uint64_t peer_info_sent = 0;
+  std::uint64_t signal_requests = 0;
+  std::uint64_t signals_relayed = 0;
   std::uint64_t duplicate_requests = 0;
   std::uint64_t registrations_created = 0;
   std::uint64_t registrations_moved = 0;

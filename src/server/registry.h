@@ -12,6 +12,7 @@
 #include "wire/clock.h"
 #include "wire/address.h"
 #include "wire/device_id.h"
+#include "wire/nat_behavior.h"
 
 namespace natpunch {
 
@@ -20,6 +21,7 @@ struct Registration {
   SocketAddress mapped;               // the source address the server observed
   std::vector<SocketAddress> locals;  // what the device reported
   std::uint8_t via_socket = 0;        // which server socket it talks to (replies go out there)
+  std::optional<NatBehavior> nat;     // what the device reported about its NAT
   TimePoint last_seen{};
   TimePoint expires{};
 };

@@ -13,7 +13,8 @@ RequestHandler::RequestHandler(ServerConfig config, RandomSource random)
     : config_(config),
       random_(std::move(random)),
       registry_(config.max_registrations),
-      duplicates_(config.duplicate_cache_entries, config.duplicate_window) {}
+      duplicates_(config.duplicate_cache_entries, config.duplicate_window),
+      attempts_(config.max_attempts, config.attempt_lifetime) {}
 
 std::vector<Reply> RequestHandler::handle(const Datagram& in, TimePoint now) {
   ++counters_.datagrams;
@@ -63,6 +64,7 @@ std::vector<Reply> RequestHandler::dispatch(const MessageView& m, const Datagram
   switch (m.method()) {
     case stun::method::kRegister: return on_register(m, in, now);
     case stun::method::kConnect: return on_connect(m, in, now);
+    case stun::method::kSignal: return on_signal(m, in, now);
     default: return {error(m, in, stun::error_code::kBadRequest, "Unknown method")};
   }
 }
@@ -126,7 +128,7 @@ std::vector<Reply> RequestHandler::on_register(const MessageView& m, const Datag
   auto lifetime = config_.ttl;
   if (req->lifetime_s) lifetime = std::clamp(std::chrono::seconds(*req->lifetime_s), std::chrono::seconds(1), config_.ttl);
 
-  Registration r{req->id, in.source, req->locals, in.socket, now, now + lifetime};
+  Registration r{req->id, in.source, req->locals, in.socket, req->nat, now, now + lifetime};
   switch (registry_.upsert(std::move(r))) {
     case Registry::Upsert::Full: return {error(m, in, stun::error_code::kRegistryFull, "Registry full")};
     case Registry::Upsert::Created: ++counters_.registrations_created; break;
@@ -162,8 +164,9 @@ std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagr
   random_(token);
   const Registration& target = *peer.entry;
   // The requester's mapping is where this request came from: the socket it will punch with.
-  PeerInfo for_requester{target.id, target.mapped, target.locals, token, true};
-  PeerInfo for_target{self.entry->id, in.source, self.entry->locals, token, false};
+  PeerInfo for_requester{target.id, target.mapped, target.locals, token, true, target.nat};
+  PeerInfo for_target{self.entry->id, in.source, self.entry->locals, token, false, self.entry->nat};
+  attempts_.add(token, self.entry->id.value, target.id.value, now);
 
   TransactionId indication_id{};
   random_(indication_id);
@@ -177,6 +180,24 @@ std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagr
   return out;
 }
 
+std::vector<Reply> RequestHandler::on_signal(const MessageView& m, const Datagram& in, TimePoint now) {
+  ++counters_.signal_requests;
+  auto sig = decode_signal(m);
+  if (!sig) return {error(m, in, stun::error_code::kBadRequest, "Bad signal")};
+  // Relay only between the two sides of an attempt this server introduced, to a registered peer.
+  if (!attempts_.allows(sig->token, sig->from.value, sig->to.value, now))
+    return {error(m, in, stun::error_code::kForbidden, "No such attempt")};
+  auto peer = registry_.lookup(sig->to.value, now);
+  if (peer.status != LookupStatus::Found) return {error(m, in, stun::error_code::kUnknownPeer, "Unknown peer")};
+  TransactionId indication_id{};
+  random_(indication_id);
+  ++counters_.responses_ok;
+  ++counters_.signals_relayed;
+  MessageBuilder ok(stun::method::kSignal, MessageClass::Success, m.transaction);
+  return {Reply{ok.finish(), in.source, in.socket},
+          Reply{encode_signal(*sig, MessageClass::Indication, indication_id), peer.entry->mapped, peer.entry->via_socket}};
+}
+
 Reply RequestHandler::error(const MessageView& m, const Datagram& in, int code, std::string_view reason,
                             const std::vector<std::uint16_t>& unknown) {
   ++counters_.error_responses[code];
@@ -186,6 +207,7 @@ Reply RequestHandler::error(const MessageView& m, const Datagram& in, int code, 
 void RequestHandler::tick(TimePoint now) {
   counters_.registrations_expired += registry_.sweep(now);
   duplicates_.expire(now);
+  attempts_.expire(now);
 }
 
 }  // namespace natpunch

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "server/attempt_table.h"
 #include "wire/clock.h"
 #include "server/counters.h"
 #include "server/duplicate_cache.h"
@@ -39,6 +40,7 @@ class RequestHandler {
   std::optional<std::uint8_t> socket_with(std::uint8_t group, bool alternate_ip, bool alternate_port) const;
   std::vector<Reply> on_register(const MessageView& m, const Datagram& in, TimePoint now);
   std::vector<Reply> on_connect(const MessageView& m, const Datagram& in, TimePoint now);
+  std::vector<Reply> on_signal(const MessageView& m, const Datagram& in, TimePoint now);
   Reply error(const MessageView& m, const Datagram& in, int code, std::string_view reason,
               const std::vector<std::uint16_t>& unknown = {});
 
@@ -46,6 +48,7 @@ class RequestHandler {
   RandomSource random_;
   Registry registry_;
   DuplicateCache duplicates_;
+  AttemptTable attempts_;
   ServerCounters counters_;
 };
 

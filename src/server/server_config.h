@@ -23,6 +23,8 @@ struct ServerConfig {
   std::size_t max_registrations = 1'000'000;     // registry bound
   std::size_t duplicate_cache_entries = 65'536;  // remembered (source, transaction) answers
   std::chrono::seconds duplicate_window{40};     // > RFC 8489's 39.5 s transaction timeout
+  std::size_t max_attempts = 100'000;            // live connection attempts (for signal relay)
+  std::chrono::seconds attempt_lifetime{120};     // how long a token may carry signals
   std::size_t max_message = 2048;                // frame cap (RFC 5780 PADDING probes reach ~1.5 KB)
   // One entry per server socket, by socket index. Empty, or a group without its alternates: no
   // RFC 5780 (no OTHER-ADDRESS; CHANGE-REQUEST answered with 420).

@@ -27,6 +27,14 @@ std::string_view name(std::uint16_t type) {
     case kAttemptToken: return "NP-ATTEMPT-TOKEN";
     case kLifetime: return "NP-LIFETIME";
     case kInitiator: return "NP-INITIATOR";
+    case kNatBehavior: return "NP-NAT-BEHAVIOR";
+    case kPeerNatBehavior: return "NP-PEER-NAT-BEHAVIOR";
+    case kPunchStage: return "NP-PUNCH-STAGE";
+    case kProbeTarget: return "NP-PROBE-TARGET";
+    case kSeenFrom: return "NP-SEEN-FROM";
+    case kSequence: return "NP-SEQUENCE";
+    case kPayload: return "NP-PAYLOAD";
+    case kSignalKind: return "NP-SIGNAL-KIND";
     default: return "unknown";
   }
 }

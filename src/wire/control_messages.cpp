@@ -49,6 +49,7 @@ Bytes encode_register_request(const RegisterRequest& r, const TransactionId& txi
   b.add(attr::kDeviceId, encode_device_id(r.id));
   add_addresses(b, attr::kLocalAddress, r.locals);
   if (r.lifetime_s) b.add_u32(attr::kLifetime, *r.lifetime_s);
+  if (r.nat) b.add(attr::kNatBehavior, encode_nat_behavior(*r.nat));
   return std::move(b).finish();
 }
 
@@ -73,6 +74,7 @@ Bytes encode_peer_info(const PeerInfo& p, MessageClass cls, std::uint16_t method
   add_addresses(b, attr::kPeerLocalAddress, p.peer_locals);
   b.add(attr::kAttemptToken, p.token);
   b.add_u32(attr::kInitiator, p.initiator ? 1 : 0);
+  if (p.peer_nat) b.add(attr::kPeerNatBehavior, encode_nat_behavior(*p.peer_nat));
   return std::move(b).finish();
 }
 
@@ -97,6 +99,11 @@ Result<RegisterRequest, ParseError> decode_register_request(const MessageView& m
     auto v = read_u32(*l);
     if (!v) return fail(v.error());
     r.lifetime_s = *v;
+  }
+  if (const auto* n = m.find(attr::kNatBehavior)) {
+    auto nat = decode_nat_behavior(n->value);
+    if (!nat) return fail(nat.error());
+    r.nat = *nat;
   }
   return r;
 }
@@ -149,7 +156,49 @@ Result<PeerInfo, ParseError> decode_peer_info(const MessageView& m) {
     if (!v || *v > 1) return fail(ParseError::BadAttributeValue);
     p.initiator = *v == 1;
   }
+  if (const auto* n = m.find(attr::kPeerNatBehavior)) {
+    auto nat = decode_nat_behavior(n->value);
+    if (!nat) return fail(nat.error());
+    p.peer_nat = *nat;
+  }
   return p;
+}
+
+Bytes encode_signal(const Signal& s, MessageClass cls, const TransactionId& txid) {
+  MessageBuilder b(stun::method::kSignal, cls, txid);
+  b.add(attr::kDeviceId, encode_device_id(s.from));
+  b.add(attr::kPeerId, encode_device_id(s.to));
+  b.add(attr::kAttemptToken, s.token);
+  b.add_u32(attr::kSignalKind, static_cast<std::uint32_t>(s.kind));
+  if (s.hint) b.add_xor_address(attr::kProbeTarget, *s.hint);
+  return b.finish();
+}
+
+Result<Signal, ParseError> decode_signal(const MessageView& m) {
+  if (m.method() != stun::method::kSignal ||
+      (m.cls() != MessageClass::Request && m.cls() != MessageClass::Indication))
+    return fail(ParseError::WrongMessage);
+  Signal s;
+  auto from = read_id(m, attr::kDeviceId);
+  if (!from) return fail(from.error());
+  auto to = read_id(m, attr::kPeerId);
+  if (!to) return fail(to.error());
+  s.from = *from;
+  s.to = *to;
+  const auto* token = m.find(attr::kAttemptToken);
+  const auto* kind = m.find(attr::kSignalKind);
+  if (!token || !kind) return fail(ParseError::MissingAttribute);
+  if (token->value.size() != s.token.size()) return fail(ParseError::BadAttributeValue);
+  std::memcpy(s.token.data(), token->value.data(), s.token.size());
+  auto k = read_u32(*kind);
+  if (!k || *k < 1 || *k > 3) return fail(ParseError::BadAttributeValue);
+  s.kind = static_cast<SignalKind>(*k);
+  if (const auto* h = m.find(attr::kProbeTarget)) {
+    auto a = decode_xor_address(h->value, m.transaction);
+    if (!a) return fail(a.error());
+    s.hint = *a;
+  }
+  return s;
 }
 
 Result<ErrorCode, ParseError> decode_error_response(const MessageView& m) {

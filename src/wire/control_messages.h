@@ -4,7 +4,10 @@
 //   NP-CONNECT request    : NP-DEVICE-ID (me), NP-PEER-ID
 //   NP-CONNECT success    : the peer-info for the requester (fields as NP-PEER-INFO)
 //   NP-PEER-INFO indication (server → the other side): NP-PEER-ID, NP-PEER-MAPPED-ADDRESS,
-//                           NP-PEER-LOCAL-ADDRESS*, NP-ATTEMPT-TOKEN, NP-INITIATOR
+//                           NP-PEER-LOCAL-ADDRESS*, NP-ATTEMPT-TOKEN, NP-INITIATOR,
+//                           [NP-PEER-NAT-BEHAVIOR]
+//   NP-SIGNAL request / indication: NP-DEVICE-ID, NP-PEER-ID, NP-ATTEMPT-TOKEN, NP-SIGNAL-KIND,
+//                           [NP-PROBE-TARGET (a hint address)]
 //   error responses       : ERROR-CODE (+ UNKNOWN-ATTRIBUTES for 420)
 #pragma once
 
@@ -15,6 +18,7 @@
 #include "wire/address.h"
 #include "wire/address_codec.h"
 #include "wire/device_id.h"
+#include "wire/nat_behavior.h"
 #include "wire/message.h"
 
 namespace natpunch {
@@ -26,6 +30,7 @@ struct RegisterRequest {
   DeviceId id;
   std::vector<SocketAddress> locals;
   std::optional<std::uint32_t> lifetime_s;  // requested; the server may grant less
+  std::optional<NatBehavior> nat;           // what the device's discovery found
 };
 
 struct RegisterResponse {
@@ -45,7 +50,21 @@ struct PeerInfo {
   std::vector<SocketAddress> peer_locals;
   AttemptToken token{};
   bool initiator = false;  // true for the side that sent the connect request
+  std::optional<NatBehavior> peer_nat;
 };
+
+// A phase signal relayed by the server between the two sides of one attempt (the smart-home
+// seed's "spray finished"; the birthday listener's "sockets open").
+enum class SignalKind : std::uint8_t { ListenerReady = 1, SprayDone = 2, GiveUp = 3 };
+struct Signal {
+  DeviceId from;  // request: me; indication: the peer it comes from
+  DeviceId to;    // request: the peer; indication: me
+  AttemptToken token{};
+  SignalKind kind = SignalKind::ListenerReady;
+  std::optional<SocketAddress> hint;  // e.g. the listener's freshest public mapping
+};
+Bytes encode_signal(const Signal& s, stun::MessageClass cls, const TransactionId& txid);
+Result<Signal, ParseError> decode_signal(const MessageView& m);
 
 Bytes encode_register_request(const RegisterRequest& r, const TransactionId& txid);
 Bytes encode_register_response(const RegisterResponse& r, const TransactionId& txid);

@@ -21,6 +21,8 @@ inline constexpr std::uint16_t kBinding = 0x001;
 inline constexpr std::uint16_t kRegister = 0x0A0;
 inline constexpr std::uint16_t kConnect = 0x0A1;
 inline constexpr std::uint16_t kPeerInfo = 0x0A2;
+inline constexpr std::uint16_t kPunch = 0x0A3;   // peer ↔ peer: probes, acks, keepalives, data
+inline constexpr std::uint16_t kSignal = 0x0A4;  // peer → server → peer: punching phase signals
 }  // namespace method
 
 namespace attr {
@@ -60,6 +62,14 @@ inline constexpr std::uint16_t kPeerLocalAddress = 0xC4A4;
 inline constexpr std::uint16_t kAttemptToken = 0xC4A5;
 inline constexpr std::uint16_t kLifetime = 0xC4A6;
 inline constexpr std::uint16_t kInitiator = 0xC4A7;
+inline constexpr std::uint16_t kNatBehavior = 0xC4A8;
+inline constexpr std::uint16_t kPeerNatBehavior = 0xC4A9;
+inline constexpr std::uint16_t kPunchStage = 0xC4AA;
+inline constexpr std::uint16_t kProbeTarget = 0xC4AB;
+inline constexpr std::uint16_t kSeenFrom = 0xC4AC;
+inline constexpr std::uint16_t kSequence = 0xC4AD;
+inline constexpr std::uint16_t kPayload = 0xC4AE;
+inline constexpr std::uint16_t kSignalKind = 0xC4AF;
 
 // RFC 8489 §14: attributes below 0x8000 are comprehension-required.
 constexpr bool comprehension_required(std::uint16_t type) { return type < 0x8000; }

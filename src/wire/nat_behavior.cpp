@@ -1,4 +1,4 @@
-#include "nat/nat_behavior.h"
+#include "wire/nat_behavior.h"
 
 namespace natpunch {
 

@@ -1,0 +1,38 @@
+// NP-PUNCH: what two peers send each other directly, once the server has introduced them.
+// A STUN indication (so it shares the socket with STUN and is classified by looks_like_stun):
+//   NP-ATTEMPT-TOKEN   the attempt's token from the server (anything without it is ignored)
+//   NP-PUNCH-STAGE     1 probe, 2 ack, 3 confirm, 4 keepalive, 5 data, 6 data reply
+//   NP-PROBE-TARGET    where the sender sent this packet (for an ack: the address the acker was
+//                      reached at — "the first mapping" of JP7401564B2)
+//   NP-SEEN-FROM       ack: the source address the probe arrived from
+//   NP-SEQUENCE        a counter, to match replies and count loss
+//   NP-PAYLOAD         data stages: application bytes (≤ 1200)
+#pragma once
+
+#include <optional>
+
+#include "wire/address.h"
+#include "wire/control_messages.h"
+#include "wire/message.h"
+
+namespace natpunch {
+
+enum class PunchStage : std::uint8_t { Probe = 1, Ack = 2, Confirm = 3, Keepalive = 4, Data = 5, DataReply = 6 };
+inline constexpr std::size_t kMaxPayload = 1200;
+
+struct PunchPacket {
+  AttemptToken token{};
+  PunchStage stage = PunchStage::Probe;
+  SocketAddress target;
+  std::optional<SocketAddress> seen_from;
+  std::uint32_t sequence = 0;
+  Bytes payload;
+};
+
+Bytes encode_punch(const PunchPacket& p, const TransactionId& txid);
+Result<PunchPacket, ParseError> decode_punch(const MessageView& m);
+// Parses a datagram as a punch packet carrying `token`; nullopt for anything else (other STUN,
+// other attempts, garbage), so callers can ignore it silently.
+std::optional<PunchPacket> read_punch(ByteView datagram, const AttemptToken& token);
+
+}  // namespace natpunch
