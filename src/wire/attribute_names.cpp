@@ -31,7 +31,7 @@ std::string_view name(std::uint16_t type) {
     case kPeerNatBehavior: return "NP-PEER-NAT-BEHAVIOR";
     case kPunchStage: return "NP-PUNCH-STAGE";
     case kProbeTarget: return "NP-PROBE-TARGET";
-    case kSeenFrom: return "NP-SEEN-FROM";
+    case kReachedAt: return "NP-REACHED-AT";
     case kSequence: return "NP-SEQUENCE";
     case kPayload: return "NP-PAYLOAD";
     case kSignalKind: return "NP-SIGNAL-KIND";

@@ -14,7 +14,7 @@ Bytes encode_punch(const PunchPacket& p, const TransactionId& txid) {
   b.add(stun::attr::kAttemptToken, p.token);
   b.add_u32(stun::attr::kPunchStage, static_cast<std::uint32_t>(p.stage));
   b.add_xor_address(stun::attr::kProbeTarget, p.target);
-  if (p.seen_from) b.add_xor_address(stun::attr::kSeenFrom, *p.seen_from);
+  if (p.reached_at) b.add_xor_address(stun::attr::kReachedAt, *p.reached_at);
   b.add_u32(stun::attr::kSequence, p.sequence);
   if (!p.payload.empty()) b.add(stun::attr::kPayload, ByteView(p.payload).first(std::min(p.payload.size(), kMaxPayload)));
   return b.finish();
@@ -39,10 +39,10 @@ Result<PunchPacket, ParseError> decode_punch(const MessageView& m) {
   auto t = decode_xor_address(target->value, m.transaction);
   if (!t) return fail(t.error());
   p.target = *t;
-  if (const auto* seen = m.find(stun::attr::kSeenFrom)) {
+  if (const auto* seen = m.find(stun::attr::kReachedAt)) {
     auto s = decode_xor_address(seen->value, m.transaction);
     if (!s) return fail(s.error());
-    p.seen_from = *s;
+    p.reached_at = *s;
   }
   ByteReader qr(seq->value);
   p.sequence = *qr.u32();

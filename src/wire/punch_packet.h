@@ -2,9 +2,9 @@
 // A STUN indication (so it shares the socket with STUN and is classified by looks_like_stun):
 //   NP-ATTEMPT-TOKEN   the attempt's token from the server (anything without it is ignored)
 //   NP-PUNCH-STAGE     1 probe, 2 ack, 3 confirm, 4 keepalive, 5 data, 6 data reply
-//   NP-PROBE-TARGET    where the sender sent this packet (for an ack: the address the acker was
-//                      reached at — "the first mapping" of JP7401564B2)
-//   NP-SEEN-FROM       ack: the source address the probe arrived from
+//   NP-PROBE-TARGET    the destination the sender used for this packet
+//   NP-REACHED-AT      ack: the address the acking side was reached at, i.e. the probe's
+//                      NP-PROBE-TARGET: its public mapping for that socket ("the first mapping")
 //   NP-SEQUENCE        a counter, to match replies and count loss
 //   NP-PAYLOAD         data stages: application bytes (≤ 1200)
 #pragma once
@@ -24,7 +24,7 @@ struct PunchPacket {
   AttemptToken token{};
   PunchStage stage = PunchStage::Probe;
   SocketAddress target;
-  std::optional<SocketAddress> seen_from;
+  std::optional<SocketAddress> reached_at;
   std::uint32_t sequence = 0;
   Bytes payload;
 };

@@ -1,0 +1,310 @@
+#include "punch/puncher.h"
+
+#include <algorithm>
+
+#include "wire/builder.h"
+
+namespace natpunch {
+
+namespace {
+using std::chrono::milliseconds;
+constexpr int kMaxBatch = 64;                 // sends per timer tick when catching up
+constexpr milliseconds kSignalRto{200};
+constexpr int kSignalMaxSends = 6;
+
+milliseconds interval_of(double rate) {
+  return rate > 0 ? milliseconds(std::max<long long>(0, static_cast<long long>(1000.0 / rate)))
+                  : milliseconds(0);
+}
+}  // namespace
+
+Puncher::Puncher(PunchSetup setup) : s_(std::move(setup)), rng_(s_.seed) {}
+
+std::size_t Puncher::sockets_wanted() const {
+  for (const auto& st : s_.plan.steps)
+    if (st.role == BirthdayRole::Listener) return 1 + static_cast<std::size_t>(std::max(0, s_.tuning.ports));
+  return 1;
+}
+
+TransactionId Puncher::next_txid() {
+  TransactionId t{};
+  for (auto& b : t) b = std::byte(rng_());
+  return t;
+}
+
+std::vector<OutDatagram> Puncher::start(TimePoint now) {
+  started_ = now;
+  std::vector<OutDatagram> out;
+  if (s_.plan.steps.empty()) {
+    fail(s_.plan.hopeless.empty() ? "no method to try" : s_.plan.hopeless, now);
+    return out;
+  }
+  begin_step(0, now, out);
+  return out;
+}
+
+std::vector<SocketAddress> Puncher::candidates() const {
+  std::vector<SocketAddress> c;
+  if (s_.plan.steps[step_].method == Method::Direct)
+    for (const auto& l : s_.peer_locals)
+      if (l.family == s_.peer_mapped.family) c.push_back(l);
+  c.push_back(s_.peer_mapped);
+  return c;
+}
+
+void Puncher::begin_step(std::size_t index, TimePoint now, std::vector<OutDatagram>& out) {
+  step_ = index;
+  const auto& st = s_.plan.steps[index];
+  step_deadline_ = now + st.budget;
+  sent_in_phase_ = 0;
+  to_send_in_phase_ = 0;
+  next_send_ = now;
+  signal_request_.clear();
+  const auto& t = s_.tuning;
+  auto paced = [&](int n) { return now + interval_of(t.rate_pps) * n + milliseconds(1000); };
+
+  switch (st.method) {
+    case Method::Direct:
+    case Method::Simultaneous:
+      phase_ = Phase::Probing;
+      next_probe_ = now;
+      pace(now, out);
+      return;
+    case Method::BirthdayListenFirst:
+      if (st.role == BirthdayRole::Listener) {
+        phase_ = Phase::OpenSockets;
+        to_send_in_phase_ = t.ports;
+      } else {
+        phase_ = Phase::WaitSignal;  // for ListenerReady; start anyway when it is late
+        signal_fallback_ = paced(t.ports);
+      }
+      break;
+    case Method::BirthdaySprayFirst:
+      if (st.role == BirthdayRole::Sprayer) {
+        phase_ = Phase::Spraying;
+        to_send_in_phase_ = t.probes;
+      } else {
+        phase_ = Phase::WaitSignal;  // for SprayDone
+        signal_fallback_ = paced(t.probes);
+      }
+      break;
+  }
+  if (st.role == BirthdayRole::Sprayer && !ports_)
+    ports_ = std::make_unique<PortSequence>(t.port_lo, t.port_hi, rng_(), s_.peer_mapped.port, s_.peer_nat,
+                                            std::min(t.probes / 2, 4 * std::max(t.ports, 16)));
+  if (phase_ == Phase::WaitSignal && early_signal_) {
+    auto kind = *early_signal_;
+    early_signal_.reset();
+    take_signal(kind, now, out);
+  }
+  pace(now, out);
+}
+
+void Puncher::send_punch(std::vector<OutDatagram>& out, std::size_t socket, const SocketAddress& to, PunchStage stage,
+                         std::optional<SocketAddress> reached_at) {
+  PunchPacket p;
+  p.token = s_.token;
+  p.stage = stage;
+  p.target = to;
+  p.reached_at = reached_at;
+  p.sequence = ++sequence_;
+  out.push_back({socket, to, encode_punch(p, next_txid())});
+  ++outcome_.packets_sent;
+  if (stage == PunchStage::Probe) ++outcome_.probes_sent;
+}
+
+void Puncher::send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out) {
+  Signal sig{s_.self, s_.peer, s_.token, kind, std::nullopt};
+  signal_txid_ = next_txid();
+  signal_request_ = encode_signal(sig, stun::MessageClass::Request, signal_txid_);
+  signal_sends_ = 1;
+  signal_next_ = now + kSignalRto;
+  out.push_back({0, s_.server, signal_request_});
+  ++outcome_.packets_sent;
+}
+
+void Puncher::pace(TimePoint now, std::vector<OutDatagram>& out) {
+  if (done_) return;
+  const auto& st = s_.plan.steps[step_];
+  if (phase_ == Phase::Probing) {
+    if (now >= next_probe_) {
+      for (const auto& c : candidates()) send_punch(out, 0, c, PunchStage::Probe);
+      next_probe_ = now + s_.tuning.probe_interval;
+    }
+    return;
+  }
+  if (phase_ != Phase::OpenSockets && phase_ != Phase::Spraying) return;
+  auto interval = interval_of(s_.tuning.rate_pps);
+  int batch = 0;
+  while (sent_in_phase_ < to_send_in_phase_ && next_send_ <= now && (interval.count() == 0 || batch < kMaxBatch)) {
+    if (phase_ == Phase::OpenSockets) {
+      // Socket i sends toward the cone side's mapping: this creates socket i's mapping on our NAT.
+      send_punch(out, 1 + static_cast<std::size_t>(sent_in_phase_), s_.peer_mapped, PunchStage::Probe);
+    } else {
+      auto port = ports_->next();
+      if (port == 0) {
+        to_send_in_phase_ = sent_in_phase_;
+        break;
+      }
+      auto to = s_.peer_mapped;
+      to.port = port;
+      send_punch(out, 0, to, PunchStage::Probe);
+    }
+    ++sent_in_phase_;
+    ++batch;
+    next_send_ += interval;
+  }
+  if (sent_in_phase_ >= to_send_in_phase_) after_sending_phase(now, out);
+  (void)st;
+}
+
+void Puncher::after_sending_phase(TimePoint now, std::vector<OutDatagram>& out) {
+  const auto& st = s_.plan.steps[step_];
+  phase_ = Phase::Waiting;
+  // Tell the other side our half is done, through the server.
+  if (st.method == Method::BirthdayListenFirst && st.role == BirthdayRole::Listener)
+    send_signal(SignalKind::ListenerReady, now, out);
+  if (st.method == Method::BirthdaySprayFirst && st.role == BirthdayRole::Sprayer)
+    send_signal(SignalKind::SprayDone, now, out);
+}
+
+void Puncher::on_signal_datagram(ByteView bytes, TimePoint now, std::vector<OutDatagram>& out) {
+  auto m = parse_message(bytes);
+  if (!m || m->method() != stun::method::kSignal) return;
+  if (m->cls() == stun::MessageClass::Success || m->cls() == stun::MessageClass::Error) {
+    if (m->transaction == signal_txid_) signal_request_.clear();  // delivered (or refused): stop
+    return;
+  }
+  auto sig = decode_signal(*m);
+  if (!sig || sig->token != s_.token) return;
+  if (phase_ != Phase::WaitSignal) {
+    early_signal_ = sig->kind;
+    return;
+  }
+  take_signal(sig->kind, now, out);
+}
+
+void Puncher::take_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out) {
+  const auto& st = s_.plan.steps[step_];
+  bool expected = (st.method == Method::BirthdayListenFirst && kind == SignalKind::ListenerReady) ||
+                  (st.method == Method::BirthdaySprayFirst && kind == SignalKind::SprayDone);
+  if (!expected) return;
+  phase_ = st.role == BirthdayRole::Sprayer ? Phase::Spraying : Phase::OpenSockets;
+  to_send_in_phase_ = st.role == BirthdayRole::Sprayer ? s_.tuning.probes : s_.tuning.ports;
+  sent_in_phase_ = 0;
+  next_send_ = now;
+  pace(now, out);
+}
+
+std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now) {
+  std::vector<OutDatagram> out;
+  if (done_) return out;
+  if (d.socket == 0 && d.from == s_.server) {
+    on_signal_datagram(d.bytes, now, out);
+    return out;
+  }
+  auto p = read_punch(d.bytes, s_.token);
+  if (!p) return out;  // not ours: ignored silently
+  switch (p->stage) {
+    case PunchStage::Probe:
+      ++outcome_.probes_received;
+      // Answer from the socket it arrived on, carrying where it reached us ("the first mapping").
+      send_punch(out, d.socket, d.from, PunchStage::Ack, p->target);
+      if (std::find(acked_.begin(), acked_.end(), std::pair{d.socket, d.from}) == acked_.end() && acked_.size() < 64)
+        acked_.emplace_back(d.socket, d.from);
+      break;
+    case PunchStage::Ack:
+      if (p->reached_at) outcome_.reached_at = *p->reached_at;
+      connect(d.socket, d.from, now, out);
+      send_punch(out, d.socket, d.from, PunchStage::Confirm);
+      send_punch(out, d.socket, d.from, PunchStage::Confirm);  // twice, against loss
+      break;
+    default:
+      // Confirm, keepalive or data from an address we acked: the path works both ways.
+      if (std::find(acked_.begin(), acked_.end(), std::pair{d.socket, d.from}) != acked_.end())
+        connect(d.socket, d.from, now, out);
+      break;
+  }
+  return out;
+}
+
+void Puncher::connect(std::size_t socket, const SocketAddress& remote, TimePoint now, std::vector<OutDatagram>&) {
+  if (done_) return;
+  done_ = true;
+  outcome_.ok = true;
+  outcome_.method = s_.plan.steps[step_].method;
+  outcome_.socket = socket;
+  outcome_.remote = remote;
+  outcome_.elapsed = std::chrono::duration_cast<milliseconds>(now - started_);
+}
+
+void Puncher::fail(std::string why, TimePoint now) {
+  done_ = true;
+  outcome_.ok = false;
+  outcome_.error = std::move(why);
+  outcome_.elapsed = std::chrono::duration_cast<milliseconds>(now - started_);
+}
+
+std::vector<OutDatagram> Puncher::on_timer(TimePoint now) {
+  std::vector<OutDatagram> out;
+  if (done_) return out;
+  if (now >= step_deadline_) {
+    if (step_ + 1 < s_.plan.steps.size()) {
+      begin_step(step_ + 1, now, out);
+    } else {
+      std::string tried;
+      for (const auto& st : s_.plan.steps) tried += (tried.empty() ? "" : ", ") + std::string(to_string(st.method));
+      fail("no path found: tried " + tried + " (" + std::to_string(outcome_.probes_sent) + " probes sent, " +
+               std::to_string(outcome_.probes_received) + " received)",
+           now);
+    }
+    return out;
+  }
+  if (!signal_request_.empty() && now >= signal_next_) {
+    if (signal_sends_ < kSignalMaxSends) {
+      out.push_back({0, s_.server, signal_request_});
+      ++outcome_.packets_sent;
+      signal_next_ = now + kSignalRto * (1 << std::min(signal_sends_, 4));
+      ++signal_sends_;
+    } else {
+      signal_request_.clear();
+    }
+  }
+  if (phase_ == Phase::WaitSignal && now >= signal_fallback_) {
+    // The signal is late (lost three ways, or the peer is slow): go on without it.
+    const auto& st = s_.plan.steps[step_];
+    phase_ = st.role == BirthdayRole::Sprayer ? Phase::Spraying : Phase::OpenSockets;
+    to_send_in_phase_ = st.role == BirthdayRole::Sprayer ? s_.tuning.probes : s_.tuning.ports;
+    sent_in_phase_ = 0;
+    next_send_ = now;
+  }
+  pace(now, out);
+  return out;
+}
+
+std::optional<TimePoint> Puncher::next_deadline() const {
+  if (done_) return std::nullopt;
+  TimePoint t = step_deadline_;
+  if (phase_ == Phase::Probing) t = std::min(t, next_probe_);
+  if ((phase_ == Phase::OpenSockets || phase_ == Phase::Spraying) && sent_in_phase_ < to_send_in_phase_)
+    t = std::min(t, next_send_);
+  if (phase_ == Phase::WaitSignal) t = std::min(t, signal_fallback_);
+  if (!signal_request_.empty()) t = std::min(t, signal_next_);
+  return t;
+}
+
+std::string Puncher::progress() const {
+  if (done_) return outcome_.ok ? "connected" : "failed";
+  const auto& st = s_.plan.steps[step_];
+  std::string s = std::string(to_string(st.method));
+  switch (phase_) {
+    case Phase::Probing: s += ": probing"; break;
+    case Phase::OpenSockets: s += ": opening sockets " + std::to_string(sent_in_phase_) + "/" + std::to_string(to_send_in_phase_); break;
+    case Phase::Spraying: s += ": spraying " + std::to_string(sent_in_phase_) + "/" + std::to_string(to_send_in_phase_); break;
+    case Phase::WaitSignal: s += ": waiting for the peer's signal"; break;
+    case Phase::Waiting: s += ": waiting for an answer"; break;
+  }
+  return s + " (" + std::to_string(outcome_.probes_sent) + " probes sent)";
+}
+
+}  // namespace natpunch

@@ -1,0 +1,109 @@
+// Finds a working path to a peer the server introduced, by the plan's methods in order, as a
+// no-I/O DatagramMachine (STYLE.md example 1): told the time and the datagrams that arrive, it
+// answers with datagrams to send and its next deadline. The same object runs over real sockets
+// (src/io) and over the simulator.
+//
+// Every packet carries the attempt's token; anything else is ignored. Any side that receives a
+// probe acks it from the socket it arrived on, carrying the address it was reached at; a side that
+// receives an ack has a two-way path and confirms it; a side that acked and then hears from the
+// same address again has one too.
+#pragma once
+
+#include <memory>
+#include <random>
+#include <string>
+
+#include "punch/method.h"
+#include "punch/plan.h"
+#include "punch/port_sequence.h"
+#include "wire/control_messages.h"
+#include "wire/datagram_machine.h"
+#include "wire/punch_packet.h"
+
+namespace natpunch {
+
+struct PunchSetup {
+  AttemptToken token{};
+  DeviceId self;
+  DeviceId peer;
+  SocketAddress server;  // the rendezvous server, for NP-SIGNAL (sent from socket 0)
+  SocketAddress peer_mapped;
+  std::vector<SocketAddress> peer_locals;
+  std::optional<NatBehavior> peer_nat;
+  Plan plan;
+  PunchTuning tuning;
+  std::uint64_t seed = 0;  // ports and transaction IDs; from a strong random source in real use
+};
+
+struct PunchOutcome {
+  bool ok = false;
+  Method method = Method::Direct;
+  std::size_t socket = 0;      // the local socket of the path
+  SocketAddress remote;        // the peer's address on the path
+  SocketAddress reached_at;    // our public address as the peer addressed it (when known)
+  std::string error;
+  std::uint64_t packets_sent = 0;
+  std::uint64_t probes_sent = 0;
+  std::uint64_t probes_received = 0;
+  std::chrono::milliseconds elapsed{0};
+};
+
+class Puncher final : public DatagramMachine {
+ public:
+  explicit Puncher(PunchSetup setup);
+
+  std::size_t sockets_wanted() const override;
+  std::vector<OutDatagram> start(TimePoint now) override;
+  std::vector<OutDatagram> on_datagram(const InDatagram& d, TimePoint now) override;
+  std::vector<OutDatagram> on_timer(TimePoint now) override;
+  std::optional<TimePoint> next_deadline() const override;
+  bool finished() const override { return done_; }
+
+  const PunchOutcome& outcome() const { return outcome_; }
+  // Progress for a person: the current step and how far its sending got.
+  std::string progress() const;
+  std::size_t step_index() const { return step_; }
+
+ private:
+  enum class Phase { Probing, OpenSockets, WaitSignal, Spraying, Waiting };
+
+  void begin_step(std::size_t index, TimePoint now, std::vector<OutDatagram>& out);
+  void fail(std::string why, TimePoint now);
+  void connect(std::size_t socket, const SocketAddress& remote, TimePoint now, std::vector<OutDatagram>& out);
+  void send_punch(std::vector<OutDatagram>& out, std::size_t socket, const SocketAddress& to, PunchStage stage,
+                  std::optional<SocketAddress> reached_at = std::nullopt);
+  void send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out);
+  void pace(TimePoint now, std::vector<OutDatagram>& out);
+  void on_signal_datagram(ByteView bytes, TimePoint now, std::vector<OutDatagram>& out);
+  void take_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out);
+  void after_sending_phase(TimePoint now, std::vector<OutDatagram>& out);
+  std::vector<SocketAddress> candidates() const;
+  TransactionId next_txid();
+
+  PunchSetup s_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<PortSequence> ports_;
+  PunchOutcome outcome_;
+  bool done_ = false;
+  TimePoint started_{};
+  std::size_t step_ = 0;
+  TimePoint step_deadline_{};
+  Phase phase_ = Phase::Probing;
+  // Paced sending (OpenSockets: socket index; Spraying: probe count).
+  int sent_in_phase_ = 0;
+  int to_send_in_phase_ = 0;
+  TimePoint next_send_{};
+  TimePoint next_probe_{};
+  TimePoint signal_fallback_{};
+  std::optional<SignalKind> early_signal_;  // arrived before we were waiting for it
+  // The NP-SIGNAL request in flight, retransmitted until the server answers.
+  Bytes signal_request_;
+  TransactionId signal_txid_{};
+  TimePoint signal_next_{};
+  int signal_sends_ = 0;
+  // Addresses we acked, per socket: hearing from one again proves the path both ways.
+  std::vector<std::pair<std::size_t, SocketAddress>> acked_;
+  std::uint32_t sequence_ = 0;
+};
+
+}  // namespace natpunch
