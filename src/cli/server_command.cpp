@@ -1,6 +1,7 @@
 // natpunch server: the rendezvous server (STUN binding, register, connect → peer-info).
 #include <asio/signal_set.hpp>
 #include <iostream>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
@@ -20,8 +21,9 @@ struct ServerOptions {
 };
 
 int run_server(const ServerOptions& o) {
-  auto level = spdlog::level::from_str(o.log_level);
-  spdlog::set_level(level);
+  // Logs go to stderr: stdout carries only machine-readable lines (listening…, --stats JSON).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("natpunch"));
+  spdlog::set_level(spdlog::level::from_str(o.log_level));
   std::vector<SocketAddress> listen;
   for (const auto& text : o.listen) {
     auto a = parse_socket_address(text);

@@ -1,6 +1,7 @@
-// Remembers the answers to recent requests by (source, transaction ID), so a retransmitted request
-// gets exactly the same answer (RFC 8489 §6.3.1: the server should answer retransmissions
-// idempotently). Bounded in entries and age.
+// Remembers the answers to recent requests by (source, receiving socket, transaction ID, method),
+// so a retransmitted request gets exactly the same answer (RFC 8489 §6.3.1: the server should
+// answer retransmissions idempotently). A request that reuses a transaction ID with another
+// method, or arrives on another socket, is a new request. Bounded in entries and age.
 #pragma once
 
 #include <deque>
@@ -24,17 +25,20 @@ class DuplicateCache {
   DuplicateCache(std::size_t max_entries, std::chrono::seconds window)
       : max_entries_(max_entries), window_(window) {}
 
-  const std::vector<Reply>* find(const SocketAddress& source, const TransactionId& txid, TimePoint now);
-  void store(const SocketAddress& source, const TransactionId& txid, std::vector<Reply> replies, TimePoint now);
+  struct Key {
+    SocketAddress source;
+    std::uint8_t socket = 0;
+    std::uint16_t method = 0;
+    TransactionId txid;
+    bool operator==(const Key&) const = default;
+  };
+
+  const std::vector<Reply>* find(const Key& key, TimePoint now);
+  void store(const Key& key, std::vector<Reply> replies, TimePoint now);
   void expire(TimePoint now);
   std::size_t size() const { return map_.size(); }
 
  private:
-  struct Key {
-    SocketAddress source;
-    TransactionId txid;
-    bool operator==(const Key&) const = default;
-  };
   struct KeyHash {
     std::size_t operator()(const Key& k) const noexcept;
   };

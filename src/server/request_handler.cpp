@@ -49,14 +49,15 @@ std::vector<Reply> RequestHandler::handle(const Datagram& in, TimePoint now) {
   }
   if (m.method() == stun::method::kBinding) return on_binding(m, in);
 
-  if (const auto* cached = duplicates_.find(in.source, m.transaction, now)) {
+  const DuplicateCache::Key key{in.source, in.socket, m.method(), m.transaction};
+  if (const auto* cached = duplicates_.find(key, now)) {
     ++counters_.duplicate_requests;
     counters_.peer_info_sent += static_cast<std::uint64_t>(
         std::count_if(cached->begin(), cached->end(), [&](const Reply& r) { return r.destination != in.source; }));
     return *cached;
   }
   auto replies = dispatch(m, in, now);
-  duplicates_.store(in.source, m.transaction, replies, now);
+  duplicates_.store(key, replies, now);
   return replies;
 }
 

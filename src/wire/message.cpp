@@ -65,9 +65,9 @@ const AttributeView* MessageView::find(std::uint16_t t) const {
 std::vector<const AttributeView*> MessageView::find_all(std::uint16_t t) const {
   std::vector<const AttributeView*> out;
   for (const auto& a : attributes) {
+    if (a.type == t) out.push_back(&a);
     if (a.type == stun::attr::kMessageIntegrity || a.type == stun::attr::kMessageIntegritySha256)
       break;
-    if (a.type == t) out.push_back(&a);
   }
   return out;
 }

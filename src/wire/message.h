@@ -51,9 +51,10 @@ struct MessageView {
   std::uint16_t method() const { return stun::method_of(type); }
   stun::MessageClass cls() const { return stun::class_of(type); }
   bool has_fingerprint() const;
-  // First attribute of a type that precedes MESSAGE-INTEGRITY (later ones must be ignored,
-  // RFC 8489 §14.5) — nullptr if absent.
+  // First attribute of a type, looking no further than MESSAGE-INTEGRITY (attributes after it
+  // must be ignored, RFC 8489 §14.5) — nullptr if absent.
   const AttributeView* find(std::uint16_t type) const;
+  // Every attribute of a type, with the same limit.
   std::vector<const AttributeView*> find_all(std::uint16_t type) const;
   // Comprehension-required attributes not understood by natpunch (for a 420 response).
   std::vector<std::uint16_t> unknown_required() const;

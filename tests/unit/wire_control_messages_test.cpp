@@ -43,7 +43,8 @@ TEST(ControlMessages, RegisterResponseGoldenBytes) {
 
 TEST(ControlMessages, ConnectAndPeerInfoRoundTrip) {
   ConnectRequest c{*make_device_id(IdKind::UserId, "+81-90-0000"), *make_device_id(IdKind::Mac, "00:11:22:AA:BB:CC")};
-  auto cm = parse_message(encode_connect_request(c, kTxid));
+  auto connect_bytes = encode_connect_request(c, kTxid);  // the view below points into it
+  auto cm = parse_message(connect_bytes);
   ASSERT_TRUE(cm.ok());
   auto cback = decode_connect_request(*cm);
   ASSERT_TRUE(cback.ok());

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The natpunch CLI contract that scripts depend on, on loopback:
+#   stun --json fields and values; register --json (ok, mapped, ttl_s; MAC IDs normalised);
+#   exit 1 on timeout, 2 on usage errors; every subcommand's --help exits 0 with an example;
+#   server --stats JSON counters show dropped garbage by reason, and the server still answers.
+# Usage: interop_cli.sh PATH/TO/natpunch
+source "$(dirname "$0")/lib.sh"
+
+# expect_exit CODE DESCRIPTION CMD… : runs CMD (output kept in $OUT) and checks its exit status.
+expect_exit() {
+  local want=$1 what=$2 rc=0
+  shift 2
+  OUT=$("$@" 2>&1) || rc=$?
+  ((rc == want)) || fail "$what: exit $rc, expected $want (${*}): $OUT"
+  pass "$what: exit $want"
+}
+
+listen=(--listen 127.0.0.1:0)
+if have_ipv6_loopback; then listen+=(--listen '[::1]:0'); fi
+start_natpunch_server np "${listen[@]}" --stats --stats-interval 0.2 --log-level warn
+port=$(listening_port np 127.0.0.1)
+server=127.0.0.1:$port
+
+# --- stun --json: every field, mapped == local on loopback.
+expect_exit 0 "stun --json" "$NATPUNCH" stun --server "$server" --json --timeout 5
+json=$OUT
+for f in ok local mapped rtt_ms sends server; do
+  [[ -n "$(json_field "$json" "$f")" ]] || fail "stun --json lacks '$f': $json"
+done
+[[ "$(json_field "$json" ok)" == true ]] || fail "stun --json: ok is not true: $json"
+[[ "$(json_field "$json" mapped)" == "$(json_field "$json" local)" ]] || fail "stun --json: mapped != local: $json"
+[[ "$(json_field "$json" mapped)" == 127.0.0.1:* ]] || fail "stun --json: mapped not on 127.0.0.1: $json"
+[[ "$(json_field "$json" server)" == "$server" ]] || fail "stun --json: server is not $server: $json"
+(($(json_field "$json" sends) >= 1)) || fail "stun --json: sends < 1: $json"
+pass "stun --json fields: $json"
+
+expect_exit 0 "stun (text)" "$NATPUNCH" stun --server "$server" --timeout 5
+grep -q 'mapped address 127.0.0.1:' <<<"$OUT" || fail "stun text output lacks 'mapped address': $OUT"
+
+if have_ipv6_loopback; then
+  server6="[::1]:$(listening_port np ::1)"
+  expect_exit 0 "stun --json over IPv6" "$NATPUNCH" stun --server "$server6" --json --timeout 5
+  [[ "$(json_field "$OUT" mapped)" == "[::1]:"* ]] || fail "stun over IPv6: mapped not [::1]: $OUT"
+  [[ "$(json_field "$OUT" mapped)" == "$(json_field "$OUT" local)" ]] || fail "stun over IPv6: mapped != local: $OUT"
+fi
+
+# --- register --json.
+expect_exit 0 "register --json" "$NATPUNCH" register --server "$server" --id alice --json --timeout 5
+json=$OUT
+[[ "$(json_field "$json" ok)" == true ]] || fail "register --json: ok is not true: $json"
+[[ "$(json_field "$json" mapped)" == 127.0.0.1:* ]] || fail "register --json: mapped not on 127.0.0.1: $json"
+ttl=$(json_field "$json" ttl_s)
+[[ "$ttl" =~ ^[0-9]+$ ]] && ((ttl >= 1 && ttl <= 60)) || fail "register --json: ttl_s '$ttl' not in 1..60 (server default 60): $json"
+[[ "$(json_field "$json" id)" == alice && "$(json_field "$json" kind)" == user-name ]] || fail "register --json: id/kind: $json"
+pass "register --json: $json"
+
+expect_exit 0 "register --id-kind mac" \
+  "$NATPUNCH" register --server "$server" --id 00-11-22-AA-BB-CC --id-kind mac --json --timeout 5
+[[ "$(json_field "$OUT" id)" == 00:11:22:aa:bb:cc ]] || fail "MAC ID not normalised to 00:11:22:aa:bb:cc: $OUT"
+
+expect_exit 0 "register --ttl 5" "$NATPUNCH" register --server "$server" --id bob --ttl 5 --json --timeout 5
+[[ "$(json_field "$OUT" ttl_s)" == 5 ]] || fail "register --ttl 5: granted ttl_s is not 5: $OUT"
+
+# --- exit 1 on timeout: a port where nothing listens (a server's port 0 pick, after it stopped).
+start_natpunch_server gone --listen 127.0.0.1:0 --log-level warn
+dead_port=$(listening_port gone 127.0.0.1)
+stop_pid "$gone_PID"
+start=$SECONDS
+expect_exit 1 "stun --timeout 1 against a silent port" "$NATPUNCH" stun --server "127.0.0.1:$dead_port" --timeout 1 --json
+[[ "$(json_field "$OUT" ok)" == false ]] || fail "stun timeout --json: ok is not false: $OUT"
+expect_exit 1 "register --timeout 1 against a silent port" \
+  "$NATPUNCH" register --server "127.0.0.1:$dead_port" --id alice --timeout 1
+((SECONDS - start <= 6)) || fail "two --timeout 1 runs took $((SECONDS - start)) s"
+
+# --- exit 2 on usage errors.
+expect_exit 2 "stun without --server" "$NATPUNCH" stun
+expect_exit 2 "stun --server without a port" "$NATPUNCH" stun --server 127.0.0.1 --timeout 1
+expect_exit 2 "register without --server" "$NATPUNCH" register --id alice
+expect_exit 2 "register without --id" "$NATPUNCH" register --server "$server"
+expect_exit 2 "register --id ''" "$NATPUNCH" register --server "$server" --id ''
+expect_exit 2 "register --id with a control character" "$NATPUNCH" register --server "$server" --id $'a\tb'
+expect_exit 2 "register --id of 129 bytes" "$NATPUNCH" register --server "$server" --id "$(printf 'x%.0s' {1..129})"
+expect_exit 2 "register bad MAC" "$NATPUNCH" register --server "$server" --id 00:11:22:33:44:zz --id-kind mac
+expect_exit 2 "register short MAC" "$NATPUNCH" register --server "$server" --id 00:11:22:33:44 --id-kind mac
+expect_exit 2 "register unknown --id-kind" "$NATPUNCH" register --server "$server" --id alice --id-kind phone
+expect_exit 2 "server --listen garbage" "$NATPUNCH" server --listen not-an-address
+expect_exit 2 "server --ttl 0" "$NATPUNCH" server --listen 127.0.0.1:0 --ttl 0
+expect_exit 2 "no subcommand" "$NATPUNCH"
+expect_exit 2 "unknown subcommand" "$NATPUNCH" frobnicate
+
+# --- --help: exit 0 and an example, for the program and every subcommand.
+expect_exit 0 "natpunch --help" "$NATPUNCH" --help
+grep -q 'Example' <<<"$OUT" || fail "natpunch --help shows no example"
+for sub in server stun register; do
+  expect_exit 0 "$sub --help" "$NATPUNCH" "$sub" --help
+  grep -q 'Example' <<<"$OUT" || fail "$sub --help shows no 'Example': $OUT"
+  grep -q "natpunch $sub " <<<"$OUT" || fail "$sub --help example does not show a 'natpunch $sub' command line"
+done
+
+# --- garbage: counted by reason, never answered, and the server keeps serving.
+drops_before=$(json_field "$(last_stats np)" stats.dropped_total)
+# (No newlines: bash's printf writes line by line, and each write is its own datagram.)
+printf 'GARBAGE-that-is-not-a-STUN-message' >"/dev/udp/127.0.0.1/$port"  # >= 20 bytes, top bits 01
+printf 'hi' >"/dev/udp/127.0.0.1/$port"                                  # shorter than a header
+# A Binding request header whose length field (8) promises more than the datagram carries.
+printf '\x00\x01\x00\x08\x21\x12\xa4\x42abcdefghijkl' >"/dev/udp/127.0.0.1/$port"
+drops_seen() {
+  local j
+  j=$(last_stats np)
+  [[ -n "$j" ]] || return 1
+  (($(json_field "$j" stats.dropped.not_stun) >= 1 && $(json_field "$j" stats.dropped.truncated) >= 2))
+}
+wait_until 5 drops_seen || fail "--stats does not show the drops by reason (not_stun >= 1, truncated >= 2): $(last_stats np)"
+stats=$(last_stats np)
+(($(json_field "$stats" stats.dropped_total) >= drops_before + 3)) || fail "dropped_total did not grow by 3: $stats"
+pass "--stats counts garbage by reason: not_stun=$(json_field "$stats" stats.dropped.not_stun) truncated=$(json_field "$stats" stats.dropped.truncated)"
+
+alive "$np_PID" || fail "server died after garbage"
+expect_exit 0 "stun after garbage" "$NATPUNCH" stun --server "$server" --json --timeout 5
+[[ "$(json_field "$OUT" ok)" == true ]] || fail "stun after garbage: $OUT"
+
+# --- SIGTERM stops the server cleanly, with a final stats line.
+lines_before=$(grep -c '^{"stats":' "$WORK/np.out")
+kill -TERM "$np_PID"
+stopped() { ! alive "$np_PID"; }
+wait_until 5 stopped || fail "server did not stop within 5 s of SIGTERM"
+rc=0
+wait "$np_PID" || rc=$?
+((rc == 0)) || fail "server exited $rc on SIGTERM"
+(($(grep -c '^{"stats":' "$WORK/np.out") >= lines_before)) || fail "stats lines vanished"
+pass "server stopped on SIGTERM with exit 0"
