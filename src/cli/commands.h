@@ -16,5 +16,7 @@ using Runner = std::function<int()>;
 Runner add_server_command(CLI::App& app);
 Runner add_stun_command(CLI::App& app);
 Runner add_register_command(CLI::App& app);
+Runner add_connect_command(CLI::App& app);
+Runner add_agent_command(CLI::App& app);
 
 }  // namespace natpunch::cli

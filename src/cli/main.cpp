@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
       {"server", add_server_command(app)},
       {"stun", add_stun_command(app)},
       {"register", add_register_command(app)},
+      {"agent", add_agent_command(app)},
+      {"connect", add_connect_command(app)},
   };
 
   try {

@@ -31,7 +31,7 @@ RendezvousClient::RendezvousClient(udp::socket socket, udp::endpoint server, Ret
 
 SocketAddress RendezvousClient::local_address() const {
   asio::error_code ec;
-  auto ep = const_cast<StunClient&>(client_).socket().local_endpoint(ec);
+  auto ep = client_.socket().local_endpoint(ec);
   return ec ? SocketAddress{} : from_endpoint(ep);
 }
 

@@ -43,6 +43,11 @@ class RendezvousClient {
 
   SocketAddress local_address() const;
   StunClient& stun() { return client_; }
+  asio::ip::udp::socket& socket() { return client_.socket(); }
+  const asio::ip::udp::endpoint& server() const { return server_; }
+  // Lend the socket to another engine (e.g. the machine driver) and take it back.
+  asio::ip::udp::socket take_socket() { return std::move(client_.socket()); }
+  void give_socket(asio::ip::udp::socket s) { client_.socket() = std::move(s); }
   int last_sends() const { return last_sends_; }
 
  private:

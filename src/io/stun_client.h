@@ -35,6 +35,7 @@ class StunClient {
   asio::awaitable<bool> receive_other(std::chrono::milliseconds timeout);
 
   asio::ip::udp::socket& socket() { return socket_; }
+  const asio::ip::udp::socket& socket() const { return socket_; }
   std::function<void(ByteView, const asio::ip::udp::endpoint&)> on_other;
 
  private:

@@ -34,7 +34,7 @@ Result<PunchPacket, ParseError> decode_punch(const MessageView& m) {
   std::memcpy(p.token.data(), token->value.data(), p.token.size());
   ByteReader sr(stage->value);
   auto st = *sr.u32();
-  if (st < 1 || st > 6) return fail(ParseError::BadAttributeValue);
+  if (st < 1 || st > 7) return fail(ParseError::BadAttributeValue);
   p.stage = static_cast<PunchStage>(st);
   auto t = decode_xor_address(target->value, m.transaction);
   if (!t) return fail(t.error());

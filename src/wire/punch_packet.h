@@ -1,7 +1,7 @@
 // NP-PUNCH: what two peers send each other directly, once the server has introduced them.
 // A STUN indication (so it shares the socket with STUN and is classified by looks_like_stun):
 //   NP-ATTEMPT-TOKEN   the attempt's token from the server (anything without it is ignored)
-//   NP-PUNCH-STAGE     1 probe, 2 ack, 3 confirm, 4 keepalive, 5 data, 6 data reply
+//   NP-PUNCH-STAGE     1 probe, 2 ack, 3 confirm, 4 keepalive, 5 data, 6 data reply, 7 close
 //   NP-PROBE-TARGET    the destination the sender used for this packet
 //   NP-REACHED-AT      ack: the address the acking side was reached at, i.e. the probe's
 //                      NP-PROBE-TARGET: its public mapping for that socket ("the first mapping")
@@ -17,7 +17,7 @@
 
 namespace natpunch {
 
-enum class PunchStage : std::uint8_t { Probe = 1, Ack = 2, Confirm = 3, Keepalive = 4, Data = 5, DataReply = 6 };
+enum class PunchStage : std::uint8_t { Probe = 1, Ack = 2, Confirm = 3, Keepalive = 4, Data = 5, DataReply = 6, Close = 7 };
 inline constexpr std::size_t kMaxPayload = 1200;
 
 struct PunchPacket {
