@@ -21,6 +21,7 @@ struct AgentOptions {
   double keepalive_s = 15;
   double idle_s = 30;
   double run_for_s = 0;  // 0 = until stopped
+  bool once = false;      // exit after the first connection attempt (and its session)
   bool json = false;
 };
 
@@ -78,6 +79,7 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
     if (!path.outcome.ok) {
       log.emit({{"event", "failed"}, {"peer", info->peer.value}, {"error", path.outcome.error}, {"elapsed_ms", ms}},
                "connection from '" + info->peer.value + "' failed: " + path.outcome.error);
+      if (o.once) co_return kExitFailed;
       continue;
     }
     log.emit({{"event", "connected"}, {"peer", info->peer.value}, {"method", to_string(path.outcome.method)},
@@ -94,6 +96,7 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
         });
     log.emit({{"event", "closed"}, {"peer", info->peer.value}, {"messages", stats.messages}, {"reason", stats.ended}},
              "session with '" + info->peer.value + "' ended: " + stats.ended);
+    if (o.once) co_return kExitOk;
     next_refresh = std::min(next_refresh, steady_clock::now());  // refresh soon after a session
   }
   co_return kExitOk;
@@ -138,6 +141,7 @@ Runner add_agent_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--run-for", o->run_for_s, "Stop after this many seconds (0 = until SIGINT/SIGTERM)")
       ->capture_default_str();
+  cmd->add_flag("--once", o->once, "Exit after the first connection attempt and its session (exit 1 if it failed)");
   cmd->add_flag("--json", o->json,
                 "One JSON object per event: registered, connected, message, closed, failed, mapping-changed, error");
   cmd->footer("Example:\n  natpunch agent --server 203.0.113.1:3478 --id home --json");

@@ -62,7 +62,9 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
   std::string last_error = "no attempt made";
   for (int attempt = 1; attempt <= o.attempts && steady_clock::now() < deadline; ++attempt) {
     rep.j["attempts"] = attempt;
-    auto info = co_await d.client->connect({d.id, *peer_id});
+    // A named request: GCC 12 destroys braced temporaries inside co_await expressions twice.
+    const ConnectRequest request{d.id, *peer_id};
+    auto info = co_await d.client->connect(request);
     packets += static_cast<std::uint64_t>(d.client->last_sends());
     if (!info) {
       last_error = info.error().message();
@@ -81,16 +83,17 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
       continue;
     }
     auto& sock = path_socket(path, *d.client);
-    auto local = from_endpoint(sock.local_endpoint());
+    auto local_port = sock.local_endpoint().port();
+    auto local = local_toward(static_cast<asio::io_context&>(sock.get_executor().context()), d.client->server(), local_port);
     rep.j.update({{"ok", true},
                   {"method", to_string(path.outcome.method)},
-                  {"local", local.to_string()},
+                  {"local", local},
                   {"remote", path.outcome.remote.to_string()},
-                  {"public", path.outcome.reached_at.port ? nlohmann::json(path.outcome.reached_at.to_string()) : nlohmann::json(nullptr)},
+                  {"public", path.outcome.self_public.port ? nlohmann::json(path.outcome.self_public.to_string()) : nlohmann::json(nullptr)},
                   {"punch_ms", path.outcome.elapsed.count()},
                   {"probes_sent", path.outcome.probes_sent}});
     rep.human = "connected to '" + o.peer + "' by " + std::string(to_string(path.outcome.method)) + "\n  path: " +
-                local.to_string() + " <-> " + path.outcome.remote.to_string() +
+                local + " <-> " + path.outcome.remote.to_string() +
                 "\n  punching took " + std::to_string(path.outcome.elapsed.count()) + " ms, " +
                 std::to_string(path.outcome.probes_sent) + " probes";
     if (!o.message.empty()) {

@@ -12,9 +12,9 @@ constexpr int kMaxBatch = 64;                 // sends per timer tick when catch
 constexpr milliseconds kSignalRto{200};
 constexpr int kSignalMaxSends = 6;
 
-milliseconds interval_of(double rate) {
-  return rate > 0 ? milliseconds(std::max<long long>(0, static_cast<long long>(1000.0 / rate)))
-                  : milliseconds(0);
+std::chrono::microseconds interval_of(double rate) {
+  return rate > 0 ? std::chrono::microseconds(std::max<long long>(1, static_cast<long long>(1e6 / rate)))
+                  : std::chrono::microseconds(0);
 }
 }  // namespace
 
@@ -214,7 +214,7 @@ std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now
         acked_.emplace_back(d.socket, d.from);
       break;
     case PunchStage::Ack:
-      if (p->reached_at) outcome_.reached_at = *p->reached_at;
+      outcome_.self_public = p->target;  // the acker sent this to our address as it saw it
       connect(d.socket, d.from, now, out);
       send_punch(out, d.socket, d.from, PunchStage::Confirm);
       send_punch(out, d.socket, d.from, PunchStage::Confirm);  // twice, against loss

@@ -40,7 +40,7 @@ struct PunchOutcome {
   Method method = Method::Direct;
   std::size_t socket = 0;      // the local socket of the path
   SocketAddress remote;        // the peer's address on the path
-  SocketAddress reached_at;    // our public address as the peer addressed it (when known)
+  SocketAddress self_public;   // our public address for this path, as the peer addressed it (when known)
   std::string error;
   std::uint64_t packets_sent = 0;
   std::uint64_t probes_sent = 0;
