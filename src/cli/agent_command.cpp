@@ -62,13 +62,16 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
     auto wait = std::chrono::duration_cast<milliseconds>(std::min(next_refresh, end) - steady_clock::now());
     auto info = co_await d.client->wait_peer_info(std::max(wait, milliseconds(1)));
     if (steady_clock::now() >= next_refresh) {
-      auto again = co_await discover_and_register(d, o.device);
+      // Refresh = re-register. A new public mapping means the NAT (or the network) changed:
+      // learn its behaviour again and register that.
+      auto again = co_await discover_and_register(d, o.device, false);
       next_refresh = steady_clock::now() + refresh_every;
       if (!again) {
         log.emit({{"event", "error"}, {"error", again.error()}}, "natpunch agent: " + again.error());
       } else if (d.mapped != mapped) {
         log.emit({{"event", "mapping-changed"}, {"old", mapped.to_string()}, {"mapped", d.mapped.to_string()}},
                  "public mapping changed: " + mapped.to_string() + " -> " + d.mapped.to_string());
+        co_await discover_and_register(d, o.device, true);
         mapped = d.mapped;
       }
     }

@@ -37,12 +37,12 @@ Result<Device, std::string> open_device(asio::io_context& io, const DeviceOption
   return d;
 }
 
-asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, const DeviceOptions& o) {
+asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, const DeviceOptions& o, bool rediscover) {
   auto port = d.client->local_address().port;
   std::vector<SocketAddress> locals;
   for (const auto& a : local_addresses(port))
     if (a.family == from_endpoint(d.client->server()).family && locals.size() < kMaxLocalAddresses) locals.push_back(a);
-  if (o.discover) d.nat = co_await discover_nat(*d.client, locals);
+  if (o.discover && rediscover) d.nat = co_await discover_nat(*d.client, locals);
   RegisterRequest req{d.id, locals, std::nullopt, d.nat};
   auto r = co_await d.client->register_device(req);
   if (!r) co_return fail("registration failed: " + r.error().message());

@@ -33,8 +33,9 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o);
 
 // Opens the socket; error text is for a person. Usage errors are prefixed "usage: ".
 Result<Device, std::string> open_device(asio::io_context& io, const DeviceOptions& o);
-// Discovery (when enabled) and registration.
-asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, const DeviceOptions& o);
+// Discovery (when enabled and `rediscover`) and registration.
+asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, const DeviceOptions& o,
+                                                                 bool rediscover = true);
 
 nlohmann::json nat_json(const std::optional<NatBehavior>& n);
 
