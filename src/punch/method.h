@@ -26,7 +26,7 @@ struct PunchTuning {
   int probes = 2048;              // M: ports of the symmetric side the cone side probes
   std::uint16_t port_lo = 1024;   // the range the cone side probes
   std::uint16_t port_hi = 65535;
-  double rate_pps = 250;          // pacing of new flows (0 = unpaced); docs/architecture.md
+  double rate_pps = 50;           // pacing of new flows (0 = unpaced): RFC 5245 App. B.1, docs/architecture.md
   std::chrono::milliseconds probe_interval{100};  // direct/simultaneous re-probe period
   std::chrono::milliseconds direct_budget{1500};
   std::chrono::milliseconds simultaneous_budget{2500};
