@@ -34,11 +34,10 @@ std::string_view short_name(const NatBehavior& b) {
     }
   }
   if (b.mapping == Dependence::Unknown) return "unknown";
-  switch (b.allocation) {
-    case Allocation::Sequential: return "symmetric-sequential";
-    case Allocation::Preserved: return "symmetric-preserve-first";
-    default: return "symmetric-random";
-  }
+  if (b.allocation == Allocation::Sequential) return "symmetric-sequential";
+  // The first flow kept the inside port, later flows got new ones (allocation itself is random).
+  if (b.port_preserved || b.allocation == Allocation::Preserved) return "symmetric-preserve-first";
+  return "symmetric-random";
 }
 
 Bytes encode_nat_behavior(const NatBehavior& b) {
