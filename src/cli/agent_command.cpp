@@ -1,5 +1,6 @@
 // natpunch agent: stay registered, answer connect requests by punching, echo what peers send.
 #include <asio/signal_set.hpp>
+#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -57,6 +58,7 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
   TraversalOptions topt;
   topt.tuning = tuning;
   topt.method = method;
+  std::vector<AttemptToken> handled;
 
   while (!stopping && steady_clock::now() < end) {
     auto wait = std::chrono::duration_cast<milliseconds>(std::min(next_refresh, end) - steady_clock::now());
@@ -76,6 +78,11 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
       }
     }
     if (!info) continue;
+    // A peer-info the server re-sent (the initiator repeated its request) for an attempt we
+    // already handled: not a new connection.
+    if (std::find(handled.begin(), handled.end(), info->token) != handled.end()) continue;
+    handled.push_back(info->token);
+    if (handled.size() > 64) handled.erase(handled.begin());
     auto started = steady_clock::now();
     auto path = co_await punch_path(*d.client, d.id, d.nat, d.mapped, *info, topt);
     auto ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started).count();

@@ -96,7 +96,8 @@ asio::awaitable<Result<RegisterResult, ClientError>> RendezvousClient::register_
 
 asio::awaitable<Result<PeerInfo, ClientError>> RendezvousClient::connect(const ConnectRequest& req) {
   auto txid = random_transaction_id();
-  auto o = co_await exchange(encode_connect_request(req, txid), txid);
+  last_connect_request_ = encode_connect_request(req, txid);
+  auto o = co_await exchange(last_connect_request_, txid);
   if (!o) co_return fail(o.error());
   auto m = parse_answer(*o);
   if (!m) co_return fail(m.error());

@@ -49,6 +49,9 @@ class RendezvousClient {
   asio::ip::udp::socket take_socket() { return std::move(client_.socket()); }
   void give_socket(asio::ip::udp::socket s) { client_.socket() = std::move(s); }
   int last_sends() const { return last_sends_; }
+  // The bytes of the last NP-CONNECT request sent. Sent again (same transaction), the server
+  // answers it from its duplicate cache and re-sends the peer its NP-PEER-INFO.
+  const Bytes& last_connect_request() const { return last_connect_request_; }
 
  private:
   asio::awaitable<Result<TransactionOutcome, ClientError>> exchange(Bytes request, const TransactionId& txid);
@@ -58,6 +61,7 @@ class RendezvousClient {
   asio::ip::udp::endpoint server_;
   RetransmitPolicy policy_;
   std::deque<PeerInfo> peer_infos_;
+  Bytes last_connect_request_;
   int last_sends_ = 0;
 };
 

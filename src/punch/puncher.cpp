@@ -11,6 +11,8 @@ using std::chrono::milliseconds;
 constexpr int kMaxBatch = 64;                 // sends per timer tick when catching up
 constexpr milliseconds kSignalRto{200};
 constexpr int kSignalMaxSends = 6;
+constexpr milliseconds kReintroduceEvery{400};
+constexpr int kMaxReintroductions = 8;
 
 std::chrono::microseconds interval_of(double rate) {
   return rate > 0 ? std::chrono::microseconds(std::max<long long>(1, static_cast<long long>(1e6 / rate)))
@@ -34,6 +36,7 @@ TransactionId Puncher::next_txid() {
 
 std::vector<OutDatagram> Puncher::start(TimePoint now) {
   started_ = now;
+  next_reintroduce_ = now + kReintroduceEvery;
   std::vector<OutDatagram> out;
   if (s_.plan.steps.empty()) {
     fail(s_.plan.hopeless.empty() ? "no method to try" : s_.plan.hopeless, now);
@@ -177,6 +180,7 @@ void Puncher::on_signal_datagram(ByteView bytes, TimePoint now, std::vector<OutD
   }
   auto sig = decode_signal(*m);
   if (!sig || sig->token != s_.token) return;
+  heard_from_peer_ = true;
   if (phase_ != Phase::WaitSignal) {
     early_signal_ = sig->kind;
     return;
@@ -205,6 +209,7 @@ std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now
   }
   auto p = read_punch(d.bytes, s_.token);
   if (!p) return out;  // not ours: ignored silently
+  heard_from_peer_ = true;
   switch (p->stage) {
     case PunchStage::Probe:
       ++outcome_.probes_received;
@@ -260,6 +265,13 @@ std::vector<OutDatagram> Puncher::on_timer(TimePoint now) {
     }
     return out;
   }
+  if (!heard_from_peer_ && !s_.reintroduce.empty() && now >= next_reintroduce_ &&
+      reintroductions_ < kMaxReintroductions) {
+    out.push_back({0, s_.server, s_.reintroduce});
+    ++outcome_.packets_sent;
+    ++reintroductions_;
+    next_reintroduce_ = now + kReintroduceEvery;
+  }
   if (!signal_request_.empty() && now >= signal_next_) {
     if (signal_sends_ < kSignalMaxSends) {
       out.push_back({0, s_.server, signal_request_});
@@ -290,6 +302,8 @@ std::optional<TimePoint> Puncher::next_deadline() const {
     t = std::min(t, next_send_);
   if (phase_ == Phase::WaitSignal) t = std::min(t, signal_fallback_);
   if (!signal_request_.empty()) t = std::min(t, signal_next_);
+  if (!heard_from_peer_ && !s_.reintroduce.empty() && reintroductions_ < kMaxReintroductions)
+    t = std::min(t, next_reintroduce_);
   return t;
 }
 

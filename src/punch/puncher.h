@@ -33,6 +33,9 @@ struct PunchSetup {
   Plan plan;
   PunchTuning tuning;
   std::uint64_t seed = 0;  // ports and transaction IDs; from a strong random source in real use
+  // The initiator's NP-CONNECT request, re-sent to the server while nothing has been heard from
+  // the peer: the server answers it idempotently and re-sends the peer its (lost?) peer-info.
+  Bytes reintroduce;
 };
 
 struct PunchOutcome {
@@ -103,6 +106,9 @@ class Puncher final : public DatagramMachine {
   int signal_sends_ = 0;
   // Addresses we acked, per socket: hearing from one again proves the path both ways.
   std::vector<std::pair<std::size_t, SocketAddress>> acked_;
+  bool heard_from_peer_ = false;
+  TimePoint next_reintroduce_{};
+  int reintroductions_ = 0;
   std::uint32_t sequence_ = 0;
 };
 
