@@ -7,6 +7,12 @@ namespace natpunch {
 PortSequence::PortSequence(std::uint16_t lo, std::uint16_t hi, std::uint64_t seed, std::uint16_t base,
                            const std::optional<NatBehavior>& peer, int window)
     : lo_(std::min(lo, hi)), hi_(std::max(lo, hi)), rng_(seed) {
+  if (peer && peer->pool_hi != 0 && peer->pool_hi >= peer->pool_lo) {
+    int width = peer->pool_hi - peer->pool_lo + 1;
+    win_lo_ = static_cast<std::uint16_t>(std::max<int>(lo_, peer->pool_lo - width));
+    win_hi_ = static_cast<std::uint16_t>(std::min<int>(hi_, peer->pool_hi + width));
+    if (win_lo_ > win_hi_) win_lo_ = win_hi_ = 0;
+  }
   if (!peer || peer->allocation != Allocation::Sequential || peer->port_delta == 0 || window <= 0) return;
   // Next ports after `base` first (+d, +2d, …), interleaved with the ports just before it (a NAT
   // that cycles through a small pool wraps around below the base).
@@ -22,7 +28,32 @@ PortSequence::PortSequence(std::uint16_t lo, std::uint16_t hi, std::uint64_t see
 std::uint16_t PortSequence::next() {
   while (predicted_pos_ < predicted_.size()) {
     auto p = predicted_[predicted_pos_++];
-    if (used_.insert(p).second) return p;
+    if (used_.insert(p).second) {
+      if (win_hi_ != 0 && p >= win_lo_ && p <= win_hi_) ++used_in_window_;
+      return p;
+    }
+  }
+  if (win_hi_ != 0) {
+    std::size_t wrange = static_cast<std::size_t>(win_hi_ - win_lo_) + 1;
+    std::uniform_int_distribution<int> in_window(win_lo_, win_hi_);
+    while (used_in_window_ < wrange) {
+      // Rejection sampling while the window is mostly unused; then sweep what is left in order.
+      std::uint16_t p = 0;
+      if (used_in_window_ * 2 < wrange) {
+        p = static_cast<std::uint16_t>(in_window(rng_));
+      } else {
+        for (int q = win_lo_; q <= win_hi_; ++q)
+          if (!used_.count(static_cast<std::uint16_t>(q))) {
+            p = static_cast<std::uint16_t>(q);
+            break;
+          }
+      }
+      if (p == 0) break;
+      if (used_.insert(p).second) {
+        ++used_in_window_;
+        return p;
+      }
+    }
   }
   std::size_t range = static_cast<std::size_t>(hi_ - lo_) + 1;
   if (used_.size() >= range) return 0;

@@ -20,6 +20,9 @@ class PortSequence {
   // Next port, or 0 when the range is exhausted.
   std::uint16_t next();
   std::size_t predicted() const { return predicted_.size(); }
+  // The window probed (at random, without repeats) before the rest of the range: the peer's port
+  // pool widened by its own width on each side, when the peer reported one.
+  std::pair<std::uint16_t, std::uint16_t> window() const { return {win_lo_, win_hi_}; }
 
  private:
   std::uint16_t lo_, hi_;
@@ -27,6 +30,8 @@ class PortSequence {
   std::vector<std::uint16_t> predicted_;
   std::size_t predicted_pos_ = 0;
   std::unordered_set<std::uint16_t> used_;
+  std::uint16_t win_lo_ = 0, win_hi_ = 0;
+  std::size_t used_in_window_ = 0;
 };
 
 }  // namespace natpunch

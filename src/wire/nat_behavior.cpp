@@ -49,17 +49,22 @@ Bytes encode_nat_behavior(const NatBehavior& b) {
   w.u8(static_cast<std::uint8_t>((b.behind_nat ? 1 : 0) | (b.port_preserved ? 2 : 0)));
   w.u16(static_cast<std::uint16_t>(b.port_delta));
   w.u16(0);
+  if (b.pool_lo != 0 || b.pool_hi != 0) {
+    w.u16(b.pool_lo);
+    w.u16(b.pool_hi);
+  }
   return out;
 }
 
 Result<NatBehavior, ParseError> decode_nat_behavior(ByteView value) {
-  if (value.size() != 8) return fail(ParseError::BadAttributeValue);
+  if (value.size() != 8 && value.size() != 12) return fail(ParseError::BadAttributeValue);
   ByteReader r(value);
   auto mapping = *r.u8();
   auto filtering = *r.u8();
   auto allocation = *r.u8();
   auto flags = *r.u8();
   auto delta = *r.u16();
+  r.u16();  // reserved
   if (mapping > 3 || filtering > 3 || allocation > 3 || flags > 3) return fail(ParseError::BadAttributeValue);
   NatBehavior b;
   b.mapping = static_cast<Dependence>(mapping);
@@ -68,6 +73,11 @@ Result<NatBehavior, ParseError> decode_nat_behavior(ByteView value) {
   b.behind_nat = (flags & 1) != 0;
   b.port_preserved = (flags & 2) != 0;
   b.port_delta = static_cast<std::int16_t>(delta);
+  if (value.size() == 12) {
+    b.pool_lo = *r.u16();
+    b.pool_hi = *r.u16();
+    if (b.pool_lo > b.pool_hi) return fail(ParseError::BadAttributeValue);
+  }
   return b;
 }
 

@@ -35,6 +35,10 @@ struct NatBehavior {
   bool port_preserved = false;
   Allocation allocation = Allocation::Unknown;
   std::int16_t port_delta = 0;  // for Sequential
+  // The span of public ports seen when they fall in a small pool (e.g. a carrier-grade NAT's
+  // port block); 0/0 when unknown or wide. Lets the other side probe inside the pool first.
+  std::uint16_t pool_lo = 0;
+  std::uint16_t pool_hi = 0;
 
   bool operator==(const NatBehavior&) const = default;
   // Endpoint-independent mapping: one public port per inside socket (a "cone").
@@ -48,12 +52,14 @@ std::string_view to_string(Dependence d);        // "endpoint-independent" | "ad
 std::string_view to_string(Allocation a);        // "preserved" | "sequential" | "random" | "unknown"
 std::string_view short_name(const NatBehavior&);  // "open", "full-cone", "restricted-cone", ...
 
-// NP-NAT-BEHAVIOR attribute value (8 bytes):
+// NP-NAT-BEHAVIOR attribute value (8 bytes, or 12 with the port pool):
 //   0                   1                   2                   3
 //  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //  |    Mapping    |   Filtering   |  Allocation   |     Flags     |  flags: 1 behind NAT,
 //  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+         2 port preserved
 //  |        Port delta (int16)     |           Reserved            |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |        Pool low port          |        Pool high port         |  (optional)
 Bytes encode_nat_behavior(const NatBehavior& b);
 Result<NatBehavior, ParseError> decode_nat_behavior(ByteView value);
 
