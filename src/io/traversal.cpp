@@ -29,6 +29,18 @@ Bytes punch_bytes(const AttemptToken& token, PunchStage stage, const SocketAddre
   return encode_punch(p, random_transaction_id());
 }
 
+// A probe after our side has connected (the peer lost our confirms): ack it so its side completes.
+void ack_late_probe(udp::socket& socket, const SocketAddress& from, const AttemptToken& token, const PunchPacket& probe) {
+  PunchPacket ack;
+  ack.token = token;
+  ack.stage = PunchStage::Ack;
+  ack.target = from;
+  ack.reached_at = probe.target;
+  auto bytes = encode_punch(ack, random_transaction_id());
+  asio::error_code ec;
+  socket.send_to(asio::buffer(bytes), to_endpoint(from), 0, ec);
+}
+
 }  // namespace
 
 asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self, std::optional<NatBehavior> self_nat,
@@ -115,6 +127,7 @@ asio::awaitable<Result<std::string, std::string>> exchange_message(udp::socket& 
       auto p = read_punch(ByteView(buf.data(), n), token);
       if (p && p->stage == PunchStage::DataReply && p->sequence == seq)
         co_return std::string(as_text(p->payload));
+      if (p && p->stage == PunchStage::Probe) ack_late_probe(socket, from_endpoint(from), token, *p);
     }
   }
   co_return fail(std::string("no echo from the peer within ") + std::to_string(timeout.count()) + " ms");
@@ -170,17 +183,9 @@ asio::awaitable<ServeStats> serve_path(udp::socket& socket, const SocketAddress&
         if (on_message) on_message(std::string(as_text(p->payload)));
         break;
       }
-      case PunchStage::Probe: {  // a late probe: keep acking so the peer's confirmation completes
-        PunchPacket ack;
-        ack.token = token;
-        ack.stage = PunchStage::Ack;
-        ack.target = remote;
-        ack.reached_at = p->target;
-        auto bytes = encode_punch(ack, random_transaction_id());
-        asio::error_code sec;
-        socket.send_to(asio::buffer(bytes), to_endpoint(remote), 0, sec);
+      case PunchStage::Probe:  // a late probe: keep acking so the peer's side completes
+        ack_late_probe(socket, remote, token, *p);
         break;
-      }
       case PunchStage::Close:
         stats.ended = "closed by peer";
         co_return stats;

@@ -215,8 +215,10 @@ std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now
       ++outcome_.probes_received;
       // Answer from the socket it arrived on, carrying where it reached us ("the first mapping").
       send_punch(out, d.socket, d.from, PunchStage::Ack, p->target);
-      if (std::find(acked_.begin(), acked_.end(), std::pair{d.socket, d.from}) == acked_.end() && acked_.size() < 64)
+      if (std::find(acked_.begin(), acked_.end(), std::pair{d.socket, d.from}) == acked_.end() && acked_.size() < 64) {
+        if (acked_.empty()) next_recheck_ = now + s_.tuning.probe_interval;
         acked_.emplace_back(d.socket, d.from);
+      }
       break;
     case PunchStage::Ack:
       outcome_.self_public = p->target;  // the acker sent this to our address as it saw it
@@ -282,6 +284,13 @@ std::vector<OutDatagram> Puncher::on_timer(TimePoint now) {
       signal_request_.clear();
     }
   }
+  // A path we acked but never saw confirmed (both confirms lost): probe it ourselves; the peer,
+  // already connected, acks late probes, and that ack completes our side.
+  if (!acked_.empty() && now >= next_recheck_) {
+    for (std::size_t i = 0; i < std::min<std::size_t>(acked_.size(), 4); ++i)
+      send_punch(out, acked_[i].first, acked_[i].second, PunchStage::Probe);
+    next_recheck_ = now + s_.tuning.probe_interval;
+  }
   if (phase_ == Phase::WaitSignal && now >= signal_fallback_) {
     // The signal is late (lost three ways, or the peer is slow): go on without it.
     const auto& st = s_.plan.steps[step_];
@@ -304,6 +313,7 @@ std::optional<TimePoint> Puncher::next_deadline() const {
   if (!signal_request_.empty()) t = std::min(t, signal_next_);
   if (!heard_from_peer_ && !s_.reintroduce.empty() && reintroductions_ < kMaxReintroductions)
     t = std::min(t, next_reintroduce_);
+  if (!acked_.empty()) t = std::min(t, next_recheck_);
   return t;
 }
 

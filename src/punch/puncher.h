@@ -106,6 +106,7 @@ class Puncher final : public DatagramMachine {
   int signal_sends_ = 0;
   // Addresses we acked, per socket: hearing from one again proves the path both ways.
   std::vector<std::pair<std::size_t, SocketAddress>> acked_;
+  TimePoint next_recheck_{};  // re-probe acked paths whose confirmation never came
   bool heard_from_peer_ = false;
   TimePoint next_reintroduce_{};
   int reintroductions_ = 0;
