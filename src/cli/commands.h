@@ -18,6 +18,7 @@ Runner add_stun_command(CLI::App& app);
 Runner add_register_command(CLI::App& app);
 Runner add_connect_command(CLI::App& app);
 Runner add_agent_command(CLI::App& app);
+Runner add_simulate_command(CLI::App& app);
 Runner add_nat_type_command(CLI::App& app);
 
 }  // namespace natpunch::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       {"register", add_register_command(app)},
       {"agent", add_agent_command(app)},
       {"connect", add_connect_command(app)},
+      {"simulate", add_simulate_command(app)},
       {"nat-type", add_nat_type_command(app)},
   };
 
