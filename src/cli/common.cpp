@@ -1,6 +1,8 @@
 #include "cli/common.h"
 
+#include "cli/commands.h"
 #include "io/endpoint.h"
+#include "io/rendezvous_client.h"
 
 namespace natpunch::cli {
 
@@ -20,6 +22,21 @@ RetransmitPolicy client_policy(double timeout_s, int rto_ms) {
   p.rto = std::chrono::milliseconds(std::max(rto_ms, 1));
   p.deadline = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
   return p;
+}
+
+Result<ClientSocket, CommandError> open_client_socket(asio::io_context& io, const std::string& server_text,
+                                                      const std::string& bind_text) {
+  auto server = resolve_host_port(io, server_text);
+  if (!server) return fail(CommandError{"--server: " + server.error(), kExitUsage});
+  std::optional<asio::ip::udp::endpoint> bind;
+  if (!bind_text.empty()) {
+    auto b = parse_socket_address(bind_text);
+    if (!b) return fail(CommandError{"--bind expects IP:PORT, got '" + bind_text + "'", kExitUsage});
+    bind = to_endpoint(*b);
+  }
+  auto socket = open_socket(io, *server, bind);
+  if (!socket) return fail(CommandError{socket.error(), kExitFailed});
+  return ClientSocket{*server, std::move(*socket)};
 }
 
 int report_failure(bool json, const std::string& message, int code, nlohmann::json extra) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "io/awaitable.h"
+#include "wire/result.h"
 #include "wire/retransmit.h"
 
 namespace natpunch::cli {
@@ -35,6 +36,18 @@ T run_to_completion(asio::io_context& io, asio::awaitable<T> task) {
 std::string local_toward(asio::io_context& io, const asio::ip::udp::endpoint& server, std::uint16_t port);
 
 RetransmitPolicy client_policy(double timeout_s, int rto_ms);
+
+struct ClientSocket {
+  asio::ip::udp::endpoint server;
+  asio::ip::udp::socket socket;
+};
+struct CommandError {
+  std::string message;
+  int exit_code;
+};
+// Resolves --server, parses --bind (may be empty) and opens the UDP socket toward the server.
+Result<ClientSocket, CommandError> open_client_socket(asio::io_context& io, const std::string& server,
+                                                      const std::string& bind);
 
 // Prints an error for a person (stderr) or as {"ok":false,"error":…} (stdout) and returns code.
 int report_failure(bool json, const std::string& message, int code, nlohmann::json extra = {});

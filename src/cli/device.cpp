@@ -1,5 +1,7 @@
 #include "cli/device.h"
 
+#include "cli/commands.h"
+#include "cli/common.h"
 #include "io/endpoint.h"
 #include "io/local_addresses.h"
 #include "io/nat_discovery_runner.h"
@@ -20,19 +22,12 @@ Result<Device, std::string> open_device(asio::io_context& io, const DeviceOption
   auto kind = parse_id_kind(o.id_kind);
   auto id = kind ? make_device_id(*kind, o.id) : std::nullopt;
   if (!id) return fail("usage: --id '" + o.id + "' is not a valid " + o.id_kind);
-  auto server = resolve_host_port(io, o.server);
-  if (!server) return fail("usage: --server: " + server.error());
-  std::optional<asio::ip::udp::endpoint> bind;
-  if (!o.bind.empty()) {
-    auto b = parse_socket_address(o.bind);
-    if (!b) return fail("usage: --bind expects IP:PORT, got '" + o.bind + "'");
-    bind = to_endpoint(*b);
-  }
-  auto socket = open_socket(io, *server, bind);
-  if (!socket) return fail(socket.error());
+  auto opened = open_client_socket(io, o.server, o.bind);
+  if (!opened)
+    return fail((opened.error().exit_code == kExitUsage ? "usage: " : "") + opened.error().message);
   Device d;
   d.id = *id;
-  d.client = std::make_unique<RendezvousClient>(std::move(*socket), *server, RetransmitPolicy{
+  d.client = std::make_unique<RendezvousClient>(std::move(opened->socket), opened->server, RetransmitPolicy{
       std::chrono::milliseconds(250), 7, 16, std::chrono::milliseconds(8000)});
   return d;
 }

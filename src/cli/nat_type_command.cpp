@@ -61,25 +61,19 @@ int run_nat_type(const NatTypeOptions& o) {
     return report_failure(o.json, "--timeout, --rto-ms and --window-ms must be positive", kExitUsage);
   if (o.sockets < 2 || o.sockets > 64) return report_failure(o.json, "--sockets must be 2..64", kExitUsage);
   asio::io_context io;
-  auto server = resolve_host_port(io, o.server);
-  if (!server) return report_failure(o.json, "--server: " + server.error(), kExitUsage);
-  std::optional<asio::ip::udp::endpoint> bind;
-  if (!o.bind.empty()) {
-    auto b = parse_socket_address(o.bind);
-    if (!b) return report_failure(o.json, "--bind expects IP:PORT, got '" + o.bind + "'", kExitUsage);
-    bind = to_endpoint(*b);
-  }
-  auto main_socket = open_socket(io, *server, bind);
-  if (!main_socket) return report_failure(o.json, main_socket.error(), kExitFailed);
-  const auto main_local = main_socket->local_endpoint();
+  auto opened = open_client_socket(io, o.server, o.bind);
+  if (!opened) return report_failure(o.json, opened.error().message, opened.error().exit_code);
+  const auto server = opened->server;
+  auto main_socket = std::move(opened->socket);
+  const auto main_local = main_socket.local_endpoint();
   std::vector<asio::ip::udp::socket> sockets;
-  sockets.push_back(std::move(*main_socket));
+  sockets.push_back(std::move(main_socket));
   auto extra = open_extra_sockets(io, main_local, o.sockets - 1);
   if (!extra) return report_failure(o.json, extra.error(), kExitFailed);
   for (auto& s : *extra) sockets.push_back(std::move(s));
 
   NatDiscoveryConfig config;
-  config.server = from_endpoint(*server);
+  config.server = from_endpoint(server);
   for (const auto& s : sockets) config.local_ports.push_back(s.local_endpoint().port());
   for (const auto& a : local_addresses(main_local.port(), true))
     if (a.family == config.server.family) config.local_addresses.push_back(a);
@@ -96,7 +90,7 @@ int run_nat_type(const NatTypeOptions& o) {
   drive_options.hard_limit = config.server_timeout * 5 + config.window + milliseconds(1000);
   auto stats = run_to_completion(io, drive(discovery, sockets, drive_options));
 
-  const std::string local = main_local.address().is_unspecified() ? local_toward(io, *server, main_local.port())
+  const std::string local = main_local.address().is_unspecified() ? local_toward(io, server, main_local.port())
                                                                   : from_endpoint(main_local).to_string();
   const auto& r = discovery.result();
   nlohmann::json base = {{"server", config.server.to_string()},

@@ -30,30 +30,24 @@ int run_register(const RegisterOptions& o) {
                               " (1-128 bytes, no control characters; mac as aa:bb:cc:dd:ee:ff)",
                           kExitUsage);
   asio::io_context io;
-  auto server = resolve_host_port(io, o.server);
-  if (!server) return report_failure(o.json, "--server: " + server.error(), kExitUsage);
-  std::optional<asio::ip::udp::endpoint> bind;
-  if (!o.bind.empty()) {
-    auto b = parse_socket_address(o.bind);
-    if (!b) return report_failure(o.json, "--bind expects IP:PORT, got '" + o.bind + "'", kExitUsage);
-    bind = to_endpoint(*b);
-  }
-  auto socket = open_socket(io, *server, bind);
-  if (!socket) return report_failure(o.json, socket.error(), kExitFailed);
-  RendezvousClient client(std::move(*socket), *server, client_policy(o.timeout_s, o.rto_ms));
+  auto opened = open_client_socket(io, o.server, o.bind);
+  if (!opened) return report_failure(o.json, opened.error().message, opened.error().exit_code);
+  const auto server = opened->server;
+  auto socket = std::move(opened->socket);
+  RendezvousClient client(std::move(socket), server, client_policy(o.timeout_s, o.rto_ms));
   auto port = client.local_address().port;
 
   RegisterRequest req;
   req.id = *id;
   for (const auto& a : local_addresses(port))
-    if (a.family == from_endpoint(*server).family) req.locals.push_back(a);
+    if (a.family == from_endpoint(server).family) req.locals.push_back(a);
   if (req.locals.size() > kMaxLocalAddresses) req.locals.resize(kMaxLocalAddresses);
   if (o.ttl_s > 0) req.lifetime_s = static_cast<std::uint32_t>(o.ttl_s);
 
   auto r = run_to_completion(io, client.register_device(req));
   nlohmann::json base = {{"id", id->value}, {"kind", to_string(id->kind)},
-                         {"server", from_endpoint(*server).to_string()},
-                         {"local", local_toward(io, *server, port)}};
+                         {"server", from_endpoint(server).to_string()},
+                         {"local", local_toward(io, server, port)}};
   if (!r) return report_failure(o.json, r.error().message(), kExitFailed, base);
   nlohmann::json locals = nlohmann::json::array();
   for (const auto& a : req.locals) locals.push_back(a.to_string());

@@ -19,21 +19,15 @@ struct StunOptions {
 
 int run_stun(const StunOptions& o) {
   asio::io_context io;
-  auto server = resolve_host_port(io, o.server);
-  if (!server) return report_failure(o.json, "--server: " + server.error(), kExitUsage);
-  std::optional<asio::ip::udp::endpoint> bind;
-  if (!o.bind.empty()) {
-    auto b = parse_socket_address(o.bind);
-    if (!b) return report_failure(o.json, "--bind expects IP:PORT, got '" + o.bind + "'", kExitUsage);
-    bind = to_endpoint(*b);
-  }
-  auto socket = open_socket(io, *server, bind);
-  if (!socket) return report_failure(o.json, socket.error(), kExitFailed);
-  RendezvousClient client(std::move(*socket), *server, client_policy(o.timeout_s, o.rto_ms));
-  auto local = local_toward(io, *server, client.local_address().port);
+  auto opened = open_client_socket(io, o.server, o.bind);
+  if (!opened) return report_failure(o.json, opened.error().message, opened.error().exit_code);
+  const auto server = opened->server;
+  auto socket = std::move(opened->socket);
+  RendezvousClient client(std::move(socket), server, client_policy(o.timeout_s, o.rto_ms));
+  auto local = local_toward(io, server, client.local_address().port);
 
   auto r = run_to_completion(io, client.binding());
-  nlohmann::json base = {{"server", from_endpoint(*server).to_string()}, {"local", local}};
+  nlohmann::json base = {{"server", from_endpoint(server).to_string()}, {"local", local}};
   if (!r) {
     base["sends"] = client.last_sends();
     return report_failure(o.json, r.error().message(), kExitFailed, base);
@@ -43,7 +37,7 @@ int run_stun(const StunOptions& o) {
     std::cout << base.dump() << std::endl;
   } else {
     std::cout << "mapped address " << r->mapped.to_string() << "  (local " << local << ", server "
-              << from_endpoint(*server).to_string() << ", rtt " << ms(r->rtt) << " ms, " << r->sends
+              << from_endpoint(server).to_string() << ", rtt " << ms(r->rtt) << " ms, " << r->sends
               << (r->sends == 1 ? " request" : " requests") << ")" << std::endl;
   }
   return kExitOk;
