@@ -20,6 +20,7 @@ struct SimulateOptions {
   double loss = 0;
   std::uint64_t seed = 1;
   bool json = false;
+  bool discover = true;
   bool rate_given = false;
 };
 
@@ -40,6 +41,7 @@ int run_simulate(const SimulateOptions& o) {
   cfg.trial.tuning = tuning->first;
   cfg.trial.forced = tuning->second;
   cfg.trial.seed = o.seed;
+  cfg.trial.a.discover = cfg.trial.b.discover = o.discover;
   // The seeds' model: the symmetric side's NAT allocates in the same range the cone side probes.
   for (auto* n : {&cfg.trial.a.nat, &cfg.trial.b.nat}) {
     if (n->allocation == sim::PortAllocation::Random && n->port_hi - n->port_lo > 4096) {
@@ -55,11 +57,12 @@ int run_simulate(const SimulateOptions& o) {
     nlohmann::json j = {{"nat_a", o.nat_a}, {"nat_b", o.nat_b}, {"trials", s.trials}, {"connected", s.connected},
                         {"success_rate", s.rate}, {"ci95", {s.ci_low, s.ci_high}},
                         {"formula", s.formula ? nlohmann::json(*s.formula) : nlohmann::json(nullptr)},
+                        {"formula_range", s.formula ? nlohmann::json(s.formula_range) : nlohmann::json(nullptr)},
                         {"packets_mean", s.packets_mean}, {"packets_p99", s.packets_p99},
                         {"connect_ms_p50", s.connect_ms_p50}, {"connect_ms_p99", s.connect_ms_p99},
                         {"method", s.method}, {"ports", t.ports}, {"probes", t.probes},
                         {"port_range", std::to_string(t.port_lo) + "-" + std::to_string(t.port_hi)},
-                        {"rate_pps", t.rate_pps}, {"loss", o.loss}, {"seed", o.seed}};
+                        {"rate_pps", t.rate_pps}, {"loss", o.loss}, {"seed", o.seed}, {"discover", o.discover}};
     if (!s.sample_error.empty()) j["sample_error"] = s.sample_error;
     std::cout << j.dump() << std::endl;
     return kExitOk;
@@ -68,7 +71,7 @@ int run_simulate(const SimulateOptions& o) {
   std::cout << o.nat_a << " <-> " << o.nat_b << ": " << s.connected << "/" << s.trials << " connected = "
             << 100 * s.rate << " % (95 % CI " << 100 * s.ci_low << "–" << 100 * s.ci_high << " %)\n";
   if (s.formula)
-    std::cout << "  formula 1 − C(R−N,M)/C(R,M) with R=" << (t.port_hi - t.port_lo + 1) << " N=" << t.ports
+    std::cout << "  formula 1 − C(R−N,M)/C(R,M) with R=" << s.formula_range << " N=" << t.ports
               << " M=" << t.probes << ": " << 100 * *s.formula << " %\n";
   std::cout << "  packets per trial: mean " << s.packets_mean << ", p99 " << s.packets_p99 << "\n"
             << "  virtual time to connect: p50 " << s.connect_ms_p50 << " ms, p99 " << s.connect_ms_p99 << " ms"
@@ -89,6 +92,8 @@ Runner add_simulate_command(CLI::App& app) {
   cmd->add_option("--trials", o->trials, "Independent trials (initiator alternates)")->capture_default_str();
   cmd->add_option("--loss", o->loss, "Probability each packet is lost on each NAT's outside link")
       ->capture_default_str();
+  cmd->add_flag("!--no-discover", o->discover,
+                "Register the ideal NAT behaviour instead of running RFC 5780 discovery through each NAT first");
   cmd->add_option("--seed", o->seed, "Seed (trial i uses seed + i): same seed, same result")->capture_default_str();
   cmd->add_flag("--json", o->json,
                 "One JSON object: trials, connected, success_rate, ci95, formula, packets_mean, packets_p99, "

@@ -28,13 +28,7 @@ asio::awaitable<std::optional<NatBehavior>> discover_nat(RendezvousClient& clien
   co_await drive(discovery, sockets, options);
   client.give_socket(std::move(sockets[0]));
   if (!discovery.finished() || !discovery.result().ok()) co_return std::nullopt;
-  auto behavior = discovery.result().behavior;
-  const auto& alloc = discovery.result().allocation;
-  if (alloc.narrow && alloc.lowest_port != 0) {
-    behavior.pool_lo = alloc.lowest_port;
-    behavior.pool_hi = alloc.highest_port;
-  }
-  co_return behavior;
+  co_return registered_behavior(discovery.result());
 }
 
 }  // namespace natpunch

@@ -48,6 +48,17 @@ std::string_view type_name(const NatDiscoveryResult& r) {
   return name;
 }
 
+NatBehavior registered_behavior(const NatDiscoveryResult& r) {
+  auto b = r.behavior;
+  const auto& a = r.allocation;
+  if (!a.narrow || a.lowest_port == 0 || a.translated < 2) return b;
+  int span = a.highest_port - a.lowest_port;
+  int margin = (span + static_cast<int>(a.translated) - 2) / (static_cast<int>(a.translated) - 1);  // ⌈span/(k−1)⌉
+  b.pool_lo = static_cast<std::uint16_t>(std::max(1, a.lowest_port - margin));
+  b.pool_hi = static_cast<std::uint16_t>(std::min(65535, a.highest_port + margin));
+  return b;
+}
+
 namespace {
 
 // RFC 5780 §4.3 with every answer used: II == I → endpoint-independent, else III == II →

@@ -8,9 +8,9 @@ PortSequence::PortSequence(std::uint16_t lo, std::uint16_t hi, std::uint64_t see
                            const std::optional<NatBehavior>& peer, int window)
     : lo_(std::min(lo, hi)), hi_(std::max(lo, hi)), rng_(seed) {
   if (peer && peer->pool_hi != 0 && peer->pool_hi >= peer->pool_lo) {
-    int width = peer->pool_hi - peer->pool_lo + 1;
-    win_lo_ = static_cast<std::uint16_t>(std::max<int>(lo_, peer->pool_lo - width));
-    win_hi_ = static_cast<std::uint16_t>(std::min<int>(hi_, peer->pool_hi + width));
+    // The pool as registered (already widened from the ports discovery saw: registered_behavior).
+    win_lo_ = std::max(lo_, peer->pool_lo);
+    win_hi_ = std::min(hi_, peer->pool_hi);
     if (win_lo_ > win_hi_) win_lo_ = win_hi_ = 0;
   }
   if (!peer || peer->allocation != Allocation::Sequential || peer->port_delta == 0 || window <= 0) return;

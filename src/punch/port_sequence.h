@@ -21,7 +21,7 @@ class PortSequence {
   std::uint16_t next();
   std::size_t predicted() const { return predicted_.size(); }
   // The window probed (at random, without repeats) before the rest of the range: the peer's port
-  // pool widened by its own width on each side, when the peer reported one.
+  // pool as it registered it (nat/nat_discovery.h registered_behavior), within [lo, hi].
   std::pair<std::uint16_t, std::uint16_t> window() const { return {win_lo_, win_hi_}; }
 
  private:

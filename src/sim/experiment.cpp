@@ -80,9 +80,14 @@ ExperimentSummary run_experiment(const ExperimentConfig& config) {
   for (const auto& [m, n] : methods)
     if (n > best) best = n, s.method = m;
   if (birthday_applies(config.trial)) {
+    // R: the ports both the sprayer probes and the symmetric side's NAT allocates from (its pool,
+    // when that is narrower than the probed range and was reported).
     const auto& tu = config.trial.tuning;
-    double range = static_cast<double>(tu.port_hi - tu.port_lo) + 1;
-    s.formula = birthday_probability(range, tu.ports, tu.probes);
+    const auto& sym = reported_behavior(config.trial.a.nat).is_cone() ? config.trial.b.nat : config.trial.a.nat;
+    int lo = std::max<int>(tu.port_lo, sym.port_lo), hi = std::min<int>(tu.port_hi, sym.port_hi);
+    if (lo > hi) lo = tu.port_lo, hi = tu.port_hi;
+    s.formula_range = hi - lo + 1;
+    s.formula = birthday_probability(s.formula_range, tu.ports, tu.probes);
   }
   return s;
 }

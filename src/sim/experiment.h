@@ -22,6 +22,7 @@ struct ExperimentSummary {
   double rate = 0;
   double ci_low = 0, ci_high = 0;  // Wilson score interval, 95 %
   std::optional<double> formula;   // 1 − C(R−N, M)/C(R, M) when a birthday step applies
+  int formula_range = 0;           // its R
   double packets_mean = 0;
   std::uint64_t packets_p99 = 0;
   std::int64_t connect_ms_p50 = 0, connect_ms_p99 = 0;  // virtual, over connected trials

@@ -40,7 +40,7 @@ NatBehavior reported_behavior(const NatConfig& c) {
       break;
   }
   // Discovery reports a pool when the translated ports fall within 1024 of each other
-  // (nat/port_allocation.h AllocationLimits::narrow_span).
+  // (nat/port_allocation.h AllocationLimits::narrow_span); ideally, the pool itself.
   if ((c.allocation == PortAllocation::Random || c.allocation == PortAllocation::Sequential) &&
       c.port_hi - c.port_lo < 1024) {
     b.pool_lo = c.port_lo;

@@ -1,6 +1,9 @@
 #include "sim/runner.h"
 
 #include <algorithm>
+#include <unordered_map>
+
+#include "server/socket_plan.h"
 
 namespace natpunch::sim {
 
@@ -8,10 +11,18 @@ namespace {
 constexpr int kMaxTimersAtOneInstant = 10'000;
 }
 
-SimServer::SimServer(Network& net, ServerConfig config, std::uint64_t seed, SocketAddress address)
+namespace {
+ServerConfig with_sockets(ServerConfig c, const SocketAddress& address, std::optional<SocketAddress> alternate) {
+  c.sockets = plan_sockets({address}, alternate);
+  return c;
+}
+}  // namespace
+
+SimServer::SimServer(Network& net, ServerConfig config, std::uint64_t seed, SocketAddress address,
+                     std::optional<SocketAddress> alternate)
     : net_(net),
       address_(address),
-      handler_(std::move(config), [state = seed](std::span<std::byte> out) mutable {
+      handler_(with_sockets(std::move(config), address, alternate), [state = seed](std::span<std::byte> out) mutable {
         for (auto& b : out) {  // splitmix64: deterministic tokens and transaction IDs
           state += 0x9e3779b97f4a7c15ULL;
           std::uint64_t z = state;
@@ -20,17 +31,25 @@ SimServer::SimServer(Network& net, ServerConfig config, std::uint64_t seed, Sock
           b = std::byte(static_cast<std::uint8_t>(z ^ (z >> 31)));
         }
       }) {
-  auto host = net.add_public_host({address.ip[0], address.ip[1], address.ip[2], address.ip[3]});
-  socket_ = *net.bind(host, address.port);
+  std::unordered_map<std::uint32_t, HostId> hosts;  // one host per server IP
+  for (const auto& role : plan_sockets({address}, alternate)) {
+    const auto& ip = role.address.ip;
+    auto key = (std::uint32_t{ip[0]} << 24) | (std::uint32_t{ip[1]} << 16) | (std::uint32_t{ip[2]} << 8) | ip[3];
+    auto h = hosts.find(key);
+    if (h == hosts.end()) h = hosts.emplace(key, net.add_public_host({ip[0], ip[1], ip[2], ip[3]})).first;
+    sockets_.push_back(*net.bind(h->second, role.address.port));
+  }
 }
 
-void SimServer::on_arrival(const Arrival& a) {
-  for (auto& r : handler_.handle(Datagram{a.bytes, a.from, 0}, net_.now()))
-    net_.send(socket_, r.destination, std::move(r.bytes));
+void SimServer::on_arrival(const Arrival& a, std::size_t socket_index) {
+  for (auto& r : handler_.handle(Datagram{a.bytes, a.from, static_cast<std::uint8_t>(socket_index)}, net_.now()))
+    if (r.socket < sockets_.size()) net_.send(sockets_[r.socket], r.destination, std::move(r.bytes));
 }
 
 Runner::Runner(Network& net, SimServer* server) : net_(net), server_(server) {
-  if (server_) own(server_->socket(), kServer, 0);
+  if (!server_) return;
+  for (std::size_t i = 0; i < server_->sockets().size(); ++i)
+    own(server_->sockets()[i], kServer, static_cast<std::uint32_t>(i));
 }
 
 void Runner::own(SocketId s, std::uint32_t machine, std::uint32_t index) {
@@ -39,17 +58,22 @@ void Runner::own(SocketId s, std::uint32_t machine, std::uint32_t index) {
 }
 
 std::size_t Runner::add(DatagramMachine& m, SocketId main, TimePoint start_at) {
-  auto index = static_cast<std::uint32_t>(machines_.size());
-  Attached a;
-  a.machine = &m;
-  a.start_at = start_at;
-  a.sockets.push_back(main);
+  std::vector<SocketId> sockets{main};
   auto host = net_.host_of(main);
   for (std::size_t i = 1; i < m.sockets_wanted(); ++i) {
     auto s = net_.bind(host);
     if (!s) break;  // out of ports: the machine's sends on the missing sockets count as bad_socket
-    a.sockets.push_back(*s);
+    sockets.push_back(*s);
   }
+  return add(m, std::move(sockets), start_at);
+}
+
+std::size_t Runner::add(DatagramMachine& m, std::vector<SocketId> sockets, TimePoint start_at) {
+  auto index = static_cast<std::uint32_t>(machines_.size());
+  Attached a;
+  a.machine = &m;
+  a.start_at = start_at;
+  a.sockets = std::move(sockets);
   for (std::size_t i = 0; i < a.sockets.size(); ++i) own(a.sockets[i], index, static_cast<std::uint32_t>(i));
   machines_.push_back(std::move(a));
   return index;
@@ -66,7 +90,15 @@ void Runner::emit(Attached& a, std::vector<OutDatagram> out) {
   }
 }
 
+void Runner::detach(std::size_t index) {
+  auto& a = machines_[index];
+  for (auto s : a.sockets)
+    if (owners_[s].machine == index) owners_[s] = Owner{};
+  a.machine = nullptr;
+}
+
 std::optional<TimePoint> Runner::wake_time(const Attached& a) const {
+  if (!a.machine) return std::nullopt;
   if (!a.started) return a.start_at;
   if (a.machine->finished()) return std::nullopt;
   return a.machine->next_deadline();
@@ -74,7 +106,7 @@ std::optional<TimePoint> Runner::wake_time(const Attached& a) const {
 
 bool Runner::all_finished() const {
   return std::all_of(machines_.begin(), machines_.end(),
-                     [](const Attached& a) { return a.started && a.machine->finished(); });
+                     [](const Attached& a) { return !a.machine || (a.started && a.machine->finished()); });
 }
 
 bool Runner::run(TimePoint limit, const std::function<bool()>& done) {
@@ -93,7 +125,7 @@ bool Runner::run(TimePoint limit, const std::function<bool()>& done) {
     if (auto arrival = net_.next_arrival(wake)) {
       Owner o = owners_.size() > arrival->to ? owners_[arrival->to] : Owner{};
       if (o.machine == kServer) {
-        server_->on_arrival(*arrival);
+        server_->on_arrival(*arrival, o.socket_index);
       } else if (o.machine == kNobody) {
         inbox_.push_back(std::move(*arrival));
       } else {

@@ -16,20 +16,23 @@
 namespace natpunch::sim {
 
 inline const SocketAddress kServerAddress = SocketAddress::v4({203, 0, 113, 1}, 3478);
+inline const SocketAddress kServerAlternate = SocketAddress::v4({203, 0, 113, 2}, 3479);
 
-// The rendezvous server on the simulated internet.
+// The rendezvous server on the simulated internet, as `natpunch server --listen ADDRESS
+// --alternate ALTERNATE` runs it: with an alternate, the four sockets of RFC 5780 (two hosts).
 class SimServer {
  public:
-  SimServer(Network& net, ServerConfig config, std::uint64_t seed, SocketAddress address = kServerAddress);
-  void on_arrival(const Arrival& a);
+  SimServer(Network& net, ServerConfig config, std::uint64_t seed, SocketAddress address = kServerAddress,
+            std::optional<SocketAddress> alternate = kServerAlternate);
+  void on_arrival(const Arrival& a, std::size_t socket_index);
   const RequestHandler& handler() const { return handler_; }
   SocketAddress address() const { return address_; }
-  SocketId socket() const { return socket_; }
+  const std::vector<SocketId>& sockets() const { return sockets_; }
 
  private:
   Network& net_;
   SocketAddress address_;
-  SocketId socket_ = 0;
+  std::vector<SocketId> sockets_;  // by the handler's socket index
   RequestHandler handler_;
 };
 
@@ -47,6 +50,11 @@ class Runner {
   // Attaches `m` (not owned) to `host`, with `main` as its socket 0 and fresh sockets for the rest
   // of sockets_wanted(). It is started at `start_at` (now() when earlier).
   std::size_t add(DatagramMachine& m, SocketId main, TimePoint start_at);
+  // Attaches `m` with exactly these sockets (index i = sockets[i]), e.g. bound beforehand because
+  // the machine's configuration needs their ports.
+  std::size_t add(DatagramMachine& m, std::vector<SocketId> sockets, TimePoint start_at);
+  // Forgets machine `index` (e.g. before it is destroyed): its sockets' arrivals go to inbox().
+  void detach(std::size_t index);
   // Sends from a socket outside any machine; what arrives at such sockets goes to inbox().
   void send(SocketId from, const SocketAddress& to, Bytes bytes) { net_.send(from, to, std::move(bytes)); }
   std::vector<Arrival>& inbox() { return inbox_; }

@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "nat/nat_discovery.h"
+
 namespace natpunch::sim {
 
 using std::chrono::milliseconds;
@@ -44,6 +46,31 @@ bool exchange(Runner& runner, std::vector<std::pair<SocketId, Bytes>> requests, 
     if (runner.run(runner.network().now() + rto, answered)) return true;
   }
   return false;
+}
+
+// What a side registers: nothing, the spec's override, the ideal report, or — with `discover` — what
+// the real NatDiscovery machine finds through its NAT (sockets bound here: its config needs ports).
+std::optional<NatBehavior> report(Runner& runner, const PeerSpec& p, SocketId main, std::uint64_t seed) {
+  if (!p.report_nat) return std::nullopt;
+  if (p.reported) return *p.reported;
+  if (!p.discover) return reported_behavior(p.nat);
+  auto& net = runner.network();
+  NatDiscoveryConfig c;
+  c.server = kServerAddress;
+  c.local_addresses = {net.local_address(main)};
+  std::vector<SocketId> sockets{main};
+  for (std::size_t i = 1; i < kNatDiscoverySockets; ++i)
+    if (auto s = net.bind(net.host_of(main))) sockets.push_back(*s);
+  for (auto s : sockets) c.local_ports.push_back(net.local_address(s).port);
+  c.random = [state = seed](std::span<std::byte> out) mutable {
+    for (auto& b : out) b = std::byte(static_cast<std::uint8_t>(mix(state++)));
+  };
+  NatDiscovery discovery(c);
+  auto index = runner.add(discovery, sockets, net.now());
+  runner.run(net.now() + c.server_timeout + c.window * 4, [&] { return discovery.finished(); });
+  runner.detach(index);
+  if (!discovery.finished() || !discovery.result().ok()) return std::nullopt;
+  return registered_behavior(discovery.result());
 }
 
 }  // namespace
@@ -157,13 +184,12 @@ TrialResult run_trial(const TrialConfig& cfg) {
   };
   SocketId a_main = main_socket(a_site, cfg.a.local_port);
   SocketId b_main = main_socket(b_site, cfg.b.local_port);
-  auto report = [&](const PeerSpec& p) -> std::optional<NatBehavior> {
-    if (!p.report_nat) return std::nullopt;
-    return p.reported ? *p.reported : reported_behavior(p.nat);
-  };
-  auto a_nat = report(cfg.a), b_nat = report(cfg.b);
+  auto a_nat = report(runner, cfg.a, a_main, mix(cfg.seed ^ 0xd15c0a));
+  auto b_nat = report(runner, cfg.b, b_main, mix(cfg.seed ^ 0xd15c0b));
   // Same LAN: b's NAT is a's.
-  if (cfg.same_lan && cfg.b.report_nat && !cfg.b.reported) b_nat = a_nat;
+  if (cfg.same_lan && cfg.b.report_nat && !cfg.b.reported && !cfg.b.discover) b_nat = a_nat;
+  result.a_registered = a_nat;
+  result.b_registered = b_nat;
 
   TimePoint t0 = net.now();
   result.intro = introduce(runner, a_main, b_main, a_nat, b_nat, cfg.a_initiates, cfg.seed);

@@ -23,7 +23,11 @@ struct PeerSpec {
   NatConfig nat;                  // behind_nat = false: a host with a public address
   std::uint16_t local_port = 0;   // of the main socket; 0 = an ephemeral port
   bool report_nat = true;         // false: registers without NAT behaviour (unknown)
-  std::optional<NatBehavior> reported;  // what it registers instead of reported_behavior(nat)
+  // true: runs the real RFC 5780 discovery (nat/nat_discovery.h) through its NAT against the
+  // server's four sockets first and registers what it found, as the agent does; false: registers
+  // the ideal reported_behavior(nat) without spending the packets.
+  bool discover = false;
+  std::optional<NatBehavior> reported;  // what it registers instead (overrides both)
 };
 
 struct TrialConfig {
@@ -63,6 +67,7 @@ struct TrialSide {
 };
 
 struct TrialResult {
+  std::optional<NatBehavior> a_registered, b_registered;  // what each side registered
   Introduction intro;
   TrialSide a, b;
   NetworkStats net;

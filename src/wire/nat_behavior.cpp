@@ -37,7 +37,7 @@ std::string_view short_name(const NatBehavior& b) {
   if (b.allocation == Allocation::Sequential) return "symmetric-sequential";
   // The first flow kept the inside port, later flows got new ones (allocation itself is random).
   if (b.port_preserved || b.allocation == Allocation::Preserved) return "symmetric-preserve-first";
-  return "symmetric-random";
+  return b.pool_hi != 0 ? "symmetric-random-narrow" : "symmetric-random";
 }
 
 Bytes encode_nat_behavior(const NatBehavior& b) {

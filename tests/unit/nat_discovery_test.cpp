@@ -577,6 +577,21 @@ TEST(PortAllocation, NarrowPoolNeedsFourTranslatedPorts) {
   EXPECT_FALSE(analyze_port_allocation(samples({{0, 3010}, {0, 30200}, {1, 30099}, {2, 60001}})).narrow);
 }
 
+TEST(RegisteredBehavior, NarrowPoolIsWidenedByTheGermanTankMargin) {
+  NatDiscoveryResult r;
+  r.behavior.mapping = Dependence::AddressAndPortDependent;
+  r.allocation = analyze_port_allocation(samples({{0, 30010}, {0, 30200}, {1, 30099}, {2, 30001}, {3, 30150}}));
+  ASSERT_TRUE(r.allocation.narrow);
+  // 5 ports spanning 30001–30200 (199): margin ⌈199/4⌉ = 50 on each side.
+  auto b = registered_behavior(r);
+  EXPECT_EQ(b.pool_lo, 29951);
+  EXPECT_EQ(b.pool_hi, 30250);
+  EXPECT_EQ(short_name(b), "symmetric-random-narrow");
+  // A wide spread is no pool at all.
+  r.allocation = analyze_port_allocation(samples({{0, 3010}, {0, 30200}, {1, 30099}, {2, 60001}}));
+  EXPECT_EQ(registered_behavior(r).pool_hi, 0);
+}
+
 TEST(PortAllocation, TooFewMappingsAreUnknown) {
   EXPECT_EQ(analyze_port_allocation(samples({{0, 40000}, {1, 40001}})).allocation, Allocation::Unknown);
   EXPECT_EQ(analyze_port_allocation({}).allocation, Allocation::Unknown);

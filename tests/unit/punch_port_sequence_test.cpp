@@ -28,8 +28,8 @@ TEST(PortSequence, SequentialPeerIsProbedAroundItsLastPortFirst) {
 }
 
 TEST(PortSequence, PoolIsExhaustedBeforeTheRestAndNoPortRepeats) {
-  // A pool of 100 ports seen at 30000-30099: the window is 29900-30199 (300 ports).
-  PortSequence seq(1024, 65535, 11, 30050, symmetric(Allocation::Random, 0, 30000, 30099), 0);
+  // A registered pool of 300 ports, 29900-30199: all of it first, each port once, then the range.
+  PortSequence seq(1024, 65535, 11, 30050, symmetric(Allocation::Random, 0, 29900, 30199), 0);
   EXPECT_EQ(seq.window(), (std::pair<std::uint16_t, std::uint16_t>{29900, 30199}));
   std::set<std::uint16_t> seen;
   for (int i = 0; i < 300; ++i) {
