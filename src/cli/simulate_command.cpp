@@ -18,6 +18,8 @@ struct SimulateOptions {
   PunchOptions punch;
   int trials = 1000;
   double loss = 0;
+  double delay_ms = 10, jitter_ms = 0;
+  double background = 0;
   std::uint64_t seed = 1;
   bool json = false;
   bool discover = true;
@@ -31,6 +33,10 @@ int run_simulate(const SimulateOptions& o) {
     return report_failure(o.json, "unknown NAT type '" + (a ? o.nat_b : o.nat_a) + "' (see `lab/lab types`)", kExitUsage);
   if (o.trials < 1 || o.trials > 10'000'000) return report_failure(o.json, "--trials must be 1..10000000", kExitUsage);
   if (o.loss < 0 || o.loss >= 1) return report_failure(o.json, "--loss is a probability in [0, 1)", kExitUsage);
+  if (o.delay_ms < 0 || o.delay_ms > 10'000 || o.jitter_ms < 0 || o.jitter_ms > 10'000)
+    return report_failure(o.json, "--delay and --jitter are 0..10000 ms", kExitUsage);
+  if (o.background < 0 || o.background > 1e6)
+    return report_failure(o.json, "--background is 0..1000000 flows/s", kExitUsage);
   auto tuning = to_tuning(o.punch);
   if (!tuning) return report_failure(o.json, tuning.error(), kExitUsage);
 
@@ -41,6 +47,8 @@ int run_simulate(const SimulateOptions& o) {
   cfg.trial.tuning = tuning->first;
   cfg.trial.forced = tuning->second;
   cfg.trial.seed = o.seed;
+  cfg.trial.one_way = std::chrono::microseconds(static_cast<std::int64_t>(o.delay_ms * 1000));
+  cfg.trial.jitter = std::chrono::microseconds(static_cast<std::int64_t>(o.jitter_ms * 1000));
   cfg.trial.a.discover = cfg.trial.b.discover = o.discover;
   // The seeds' model: the symmetric side's NAT allocates in the same range the cone side probes.
   for (auto* n : {&cfg.trial.a.nat, &cfg.trial.b.nat}) {
@@ -49,6 +57,7 @@ int run_simulate(const SimulateOptions& o) {
       n->port_hi = cfg.trial.tuning.port_hi;
     }
     n->loss = o.loss;
+    n->background_flows_per_s = o.background;
   }
   auto s = sim::run_experiment(cfg);
 
@@ -62,7 +71,8 @@ int run_simulate(const SimulateOptions& o) {
                         {"connect_ms_p50", s.connect_ms_p50}, {"connect_ms_p99", s.connect_ms_p99},
                         {"method", s.method}, {"ports", t.ports}, {"probes", t.probes},
                         {"port_range", std::to_string(t.port_lo) + "-" + std::to_string(t.port_hi)},
-                        {"rate_pps", t.rate_pps}, {"loss", o.loss}, {"seed", o.seed}, {"discover", o.discover}};
+                        {"rate_pps", t.rate_pps}, {"loss", o.loss}, {"seed", o.seed}, {"discover", o.discover},
+                        {"delay_ms", o.delay_ms}, {"jitter_ms", o.jitter_ms}, {"background_flows_per_s", o.background}};
     if (!s.sample_error.empty()) j["sample_error"] = s.sample_error;
     std::cout << j.dump() << std::endl;
     return kExitOk;
@@ -91,6 +101,12 @@ Runner add_simulate_command(CLI::App& app) {
   add_punch_options(*cmd, o->punch);
   cmd->add_option("--trials", o->trials, "Independent trials (initiator alternates)")->capture_default_str();
   cmd->add_option("--loss", o->loss, "Probability each packet is lost on each NAT's outside link")
+      ->capture_default_str();
+  cmd->add_option("--delay", o->delay_ms, "One-way delay across the internet, ms")->capture_default_str();
+  cmd->add_option("--jitter", o->jitter_ms, "Extra one-way delay, uniform in [0, JITTER] ms per datagram (reorders)")
+      ->capture_default_str();
+  cmd->add_option("--background", o->background,
+                  "New flows per second from other hosts behind each NAT (moves a sequential NAT's counter)")
       ->capture_default_str();
   cmd->add_flag("!--no-discover", o->discover,
                 "Register the ideal NAT behaviour instead of running RFC 5780 discovery through each NAT first");

@@ -51,7 +51,8 @@ std::string_view type_name(const NatDiscoveryResult& r) {
 NatBehavior registered_behavior(const NatDiscoveryResult& r) {
   auto b = r.behavior;
   const auto& a = r.allocation;
-  if (!a.narrow || a.lowest_port == 0 || a.translated < 2) return b;
+  // A sequential NAT's samples are consecutive ports: their span says nothing about its pool.
+  if (!a.narrow || a.lowest_port == 0 || a.translated < 2 || b.allocation == Allocation::Sequential) return b;
   int span = a.highest_port - a.lowest_port;
   int margin = (span + static_cast<int>(a.translated) - 2) / (static_cast<int>(a.translated) - 1);  // ⌈span/(k−1)⌉
   b.pool_lo = static_cast<std::uint16_t>(std::max(1, a.lowest_port - margin));

@@ -100,7 +100,7 @@ std::string_view type_name(const NatDiscoveryResult& r);
 // What a device registers after discovery: the behaviour, plus — when the translated ports fell in
 // a narrow pool — an estimate of that pool. k ports drawn from an unknown range span on average
 // (k−1)/(k+1) of it, so the seen span is widened by span/(k−1) on each side (the German-tank
-// estimate of the range), clipped to the port space.
+// estimate of the range), clipped to the port space. Not for a sequential NAT (consecutive samples).
 NatBehavior registered_behavior(const NatDiscoveryResult& r);
 
 class NatDiscovery final : public DatagramMachine {

@@ -118,6 +118,14 @@ std::optional<std::uint16_t> NatModel::allocate(const SocketAddress& inside, Tim
     case PortAllocation::Sequential: {
       int span = config_.port_hi - config_.port_lo + 1;
       int pos = last_sequential_ - config_.port_lo;
+      if (config_.background_flows_per_s > 0 && last_allocation_ && now > *last_allocation_) {
+        // The foreign flows since our last one, each a step of the counter (busy ports skipped too).
+        double seconds = std::chrono::duration<double>(now - *last_allocation_).count();
+        std::poisson_distribution<long> flows(config_.background_flows_per_s * seconds);
+        long k = flows(rng_) % span;
+        pos = static_cast<int>(((pos + k * config_.increment) % span + span) % span);
+      }
+      last_allocation_ = now;
       for (int i = 0; i < span; ++i) {
         pos = ((pos + config_.increment) % span + span) % span;
         auto p = static_cast<std::uint16_t>(config_.port_lo + pos);

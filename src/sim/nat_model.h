@@ -37,6 +37,11 @@ struct NatConfig {
   // and by inbound traffic the filter admits (as Linux conntrack does).
   std::chrono::milliseconds mapping_timeout{120'000};
   double loss = 0;  // probability of dropping each packet crossing the NAT's outside link, each way
+  // Other hosts behind the same NAT opening new flows, per second (a Poisson process). On a
+  // Sequential NAT each one takes the next port, so the ports our flows get jump ahead by the
+  // number of foreign flows in between — what defeats naive port prediction on a busy CGNAT.
+  // (On the other allocations foreign flows only occupy ports, which is not modelled.)
+  double background_flows_per_s = 0;
 };
 
 // What an ideal RFC 5780 discovery reports for this NAT (what the agent registers).
@@ -99,6 +104,7 @@ class NatModel {
   std::unordered_map<std::uint64_t, Permit> permits_;
   std::unordered_set<std::uint64_t> seen_inside_;  // PreserveFirst
   std::uint16_t last_sequential_ = 0;
+  std::optional<TimePoint> last_allocation_;  // for the background flows in between
   std::uint32_t generation_ = 0;
   std::uint64_t created_ = 0;
   std::uint64_t exhausted_ = 0;

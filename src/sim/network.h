@@ -33,6 +33,8 @@ struct NetworkConfig {
   std::uint64_t seed = 1;
   std::chrono::microseconds one_way{10'000};  // across the internet, per datagram
   std::chrono::microseconds lan{500};          // between hosts of one site
+  // Extra delay per internet datagram, uniform in [0, jitter]: datagrams may overtake each other.
+  std::chrono::microseconds jitter{0};
   TimePoint start{std::chrono::seconds(1'000'000)};
 };
 

@@ -171,6 +171,7 @@ TrialResult run_trial(const TrialConfig& cfg) {
   NetworkConfig nc;
   nc.seed = cfg.seed;
   nc.one_way = cfg.one_way;
+  nc.jitter = cfg.jitter;
   Network net(nc);
   SimServer server(net, ServerConfig{}, mix(cfg.seed ^ 0x5e77));
   Runner runner(net, &server);

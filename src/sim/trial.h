@@ -38,6 +38,7 @@ struct TrialConfig {
   std::optional<Method> forced;
   std::uint64_t seed = 1;
   std::chrono::microseconds one_way{10'000};
+  std::chrono::microseconds jitter{0};  // NetworkConfig::jitter
   std::chrono::milliseconds extra_time{5'000};  // virtual time allowed beyond the plans' budgets
 };
 
