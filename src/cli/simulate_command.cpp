@@ -30,7 +30,8 @@ int run_simulate(const SimulateOptions& o) {
   auto a = sim::lab_nat(o.nat_a);
   auto b = sim::lab_nat(o.nat_b);
   if (!a || !b)
-    return report_failure(o.json, "unknown NAT type '" + (a ? o.nat_b : o.nat_a) + "' (see `lab/lab types`)", kExitUsage);
+    return report_failure(o.json, "unknown NAT type '" + (a ? o.nat_b : o.nat_a) + "' (see `lab/lab types`)",
+                          kExitUsage);
   if (o.trials < 1 || o.trials > 10'000'000) return report_failure(o.json, "--trials must be 1..10000000", kExitUsage);
   if (o.loss < 0 || o.loss >= 1) return report_failure(o.json, "--loss is a probability in [0, 1)", kExitUsage);
   if (o.delay_ms < 0 || o.delay_ms > 10'000 || o.jitter_ms < 0 || o.jitter_ms > 10'000)
@@ -63,26 +64,39 @@ int run_simulate(const SimulateOptions& o) {
 
   const auto& t = cfg.trial.tuning;
   if (o.json) {
-    nlohmann::json j = {{"nat_a", o.nat_a}, {"nat_b", o.nat_b}, {"trials", s.trials}, {"connected", s.connected},
-                        {"success_rate", s.rate}, {"ci95", {s.ci_low, s.ci_high}},
+    nlohmann::json j = {{"nat_a", o.nat_a},
+                        {"nat_b", o.nat_b},
+                        {"trials", s.trials},
+                        {"connected", s.connected},
+                        {"success_rate", s.rate},
+                        {"ci95", {s.ci_low, s.ci_high}},
                         {"formula", s.formula ? nlohmann::json(*s.formula) : nlohmann::json(nullptr)},
                         {"formula_range", s.formula ? nlohmann::json(s.formula_range) : nlohmann::json(nullptr)},
-                        {"packets_mean", s.packets_mean}, {"packets_p99", s.packets_p99},
-                        {"connect_ms_p50", s.connect_ms_p50}, {"connect_ms_p99", s.connect_ms_p99},
-                        {"method", s.method}, {"ports", t.ports}, {"probes", t.probes},
+                        {"packets_mean", s.packets_mean},
+                        {"packets_p99", s.packets_p99},
+                        {"connect_ms_p50", s.connect_ms_p50},
+                        {"connect_ms_p99", s.connect_ms_p99},
+                        {"method", s.method},
+                        {"ports", t.ports},
+                        {"probes", t.probes},
                         {"port_range", std::to_string(t.port_lo) + "-" + std::to_string(t.port_hi)},
-                        {"rate_pps", t.rate_pps}, {"loss", o.loss}, {"seed", o.seed}, {"discover", o.discover},
-                        {"delay_ms", o.delay_ms}, {"jitter_ms", o.jitter_ms}, {"background_flows_per_s", o.background}};
+                        {"rate_pps", t.rate_pps},
+                        {"loss", o.loss},
+                        {"seed", o.seed},
+                        {"discover", o.discover},
+                        {"delay_ms", o.delay_ms},
+                        {"jitter_ms", o.jitter_ms},
+                        {"background_flows_per_s", o.background}};
     if (!s.sample_error.empty()) j["sample_error"] = s.sample_error;
     std::cout << j.dump() << std::endl;
     return kExitOk;
   }
   std::cout << std::fixed << std::setprecision(2);
-  std::cout << o.nat_a << " <-> " << o.nat_b << ": " << s.connected << "/" << s.trials << " connected = "
-            << 100 * s.rate << " % (95 % CI " << 100 * s.ci_low << "–" << 100 * s.ci_high << " %)\n";
+  std::cout << o.nat_a << " <-> " << o.nat_b << ": " << s.connected << "/" << s.trials
+            << " connected = " << 100 * s.rate << " % (95 % CI " << 100 * s.ci_low << "–" << 100 * s.ci_high << " %)\n";
   if (s.formula)
-    std::cout << "  formula 1 − C(R−N,M)/C(R,M) with R=" << s.formula_range << " N=" << t.ports
-              << " M=" << t.probes << ": " << 100 * *s.formula << " %\n";
+    std::cout << "  formula 1 − C(R−N,M)/C(R,M) with R=" << s.formula_range << " N=" << t.ports << " M=" << t.probes
+              << ": " << 100 * *s.formula << " %\n";
   std::cout << "  packets per trial: mean " << s.packets_mean << ", p99 " << s.packets_p99 << "\n"
             << "  virtual time to connect: p50 " << s.connect_ms_p50 << " ms, p99 " << s.connect_ms_p99 << " ms"
             << (s.method.empty() ? "" : ", mostly by " + s.method) << "\n";
@@ -114,10 +128,11 @@ Runner add_simulate_command(CLI::App& app) {
   cmd->add_flag("--json", o->json,
                 "One JSON object: trials, connected, success_rate, ci95, formula, packets_mean, packets_p99, "
                 "connect_ms_p50, connect_ms_p99, method, ...");
-  cmd->footer("--port-range also sets the random-port range of a symmetric NAT (the seeds' agreed range).\n"
-              "Example (JP7401564B2's setting, 95.8 %):\n"
-              "  natpunch simulate --nat-a port-restricted-cone --nat-b symmetric-random --ports 400 --probes 500 \\\n"
-              "      --port-range 2048-65535 --trials 20000");
+  cmd->footer(
+      "--port-range also sets the random-port range of a symmetric NAT (the seeds' agreed range).\n"
+      "Example (JP7401564B2's setting, 95.8 %):\n"
+      "  natpunch simulate --nat-a port-restricted-cone --nat-b symmetric-random --ports 400 --probes 500 \\\n"
+      "      --port-range 2048-65535 --trials 20000");
   return [o] { return run_simulate(*o); };
 }
 

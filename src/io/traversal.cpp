@@ -57,6 +57,7 @@ asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self,
   setup.peer_mapped = info.peer_mapped;
   setup.peer_locals = info.peer_locals;
   setup.peer_nat = info.peer_nat;
+  setup.self_nat = self_nat;
   setup.plan = path.plan;
   setup.tuning = options.tuning;
   setup.seed = strong_seed();

@@ -13,30 +13,21 @@ using std::chrono::milliseconds;
 
 std::string_view to_string(DiscoveryError e) {
   switch (e) {
-    case DiscoveryError::None:
-      return "none";
-    case DiscoveryError::NoAnswer:
-      return "no-answer";
-    case DiscoveryError::NoAlternateAddress:
-      return "no-alternate-address";
-    case DiscoveryError::Rejected:
-      return "rejected";
+    case DiscoveryError::None: return "none";
+    case DiscoveryError::NoAnswer: return "no-answer";
+    case DiscoveryError::NoAlternateAddress: return "no-alternate-address";
+    case DiscoveryError::Rejected: return "rejected";
   }
   return "unknown";
 }
 
 std::string_view to_string(ProbeOutcome o) {
   switch (o) {
-    case ProbeOutcome::Pending:
-      return "pending";
-    case ProbeOutcome::Answered:
-      return "answered";
-    case ProbeOutcome::NoAnswer:
-      return "no-answer";
-    case ProbeOutcome::WrongSource:
-      return "wrong-source";
-    case ProbeOutcome::Rejected:
-      return "rejected";
+    case ProbeOutcome::Pending: return "pending";
+    case ProbeOutcome::Answered: return "answered";
+    case ProbeOutcome::NoAnswer: return "no-answer";
+    case ProbeOutcome::WrongSource: return "wrong-source";
+    case ProbeOutcome::Rejected: return "rejected";
   }
   return "unknown";
 }

@@ -5,7 +5,7 @@
 namespace natpunch {
 
 PortSequence::PortSequence(std::uint16_t lo, std::uint16_t hi, std::uint64_t seed, std::uint16_t base,
-                           const std::optional<NatBehavior>& peer, int window)
+                           const std::optional<NatBehavior>& peer, int window, bool forward_only)
     : lo_(std::min(lo, hi)), hi_(std::max(lo, hi)), rng_(seed) {
   if (peer && peer->pool_hi != 0 && peer->pool_hi >= peer->pool_lo) {
     // The pool as registered (already widened from the ports discovery saw: registered_behavior).
@@ -17,8 +17,9 @@ PortSequence::PortSequence(std::uint16_t lo, std::uint16_t hi, std::uint64_t see
   // Next ports after `base` first (+d, +2d, …), interleaved with the ports just before it (a NAT
   // that cycles through a small pool wraps around below the base).
   int d = peer->port_delta;
-  for (int k = 1; k <= window; ++k) {
+  for (int k = 1; k <= window * (forward_only ? 2 : 1); ++k) {
     for (int sign : {1, -1}) {
+      if (forward_only && sign < 0) continue;
       int p = base + sign * k * d;
       if (p >= lo_ && p <= hi_) predicted_.push_back(static_cast<std::uint16_t>(p));
     }

@@ -15,8 +15,10 @@ namespace natpunch {
 class PortSequence {
  public:
   // `base`: the peer's last known public port; `peer`: its NAT behaviour (may be unknown).
+  // `forward_only`: `base` is fresh (the peer's counter just before its sockets), so only the ports
+  // after it are predicted.
   PortSequence(std::uint16_t lo, std::uint16_t hi, std::uint64_t seed, std::uint16_t base,
-               const std::optional<NatBehavior>& peer, int window);
+               const std::optional<NatBehavior>& peer, int window, bool forward_only = false);
   // Next port, or 0 when the range is exhausted.
   std::uint16_t next();
   std::size_t predicted() const { return predicted_.size(); }

@@ -2,17 +2,19 @@
 
 #include <algorithm>
 
+#include "wire/address_codec.h"
 #include "wire/builder.h"
 
 namespace natpunch {
 
 namespace {
 using std::chrono::milliseconds;
-constexpr int kMaxBatch = 64;                 // sends per timer tick when catching up
+constexpr int kMaxBatch = 64;  // sends per timer tick when catching up
 constexpr milliseconds kSignalRto{200};
 constexpr int kSignalMaxSends = 6;
 constexpr milliseconds kReintroduceEvery{400};
 constexpr int kMaxReintroductions = 8;
+constexpr milliseconds kHintWait{400};  // ListenerReady waits at most this long for the hint
 
 std::chrono::microseconds interval_of(double rate) {
   return rate > 0 ? std::chrono::microseconds(std::max<long long>(1, static_cast<long long>(1e6 / rate)))
@@ -92,12 +94,15 @@ void Puncher::begin_step(std::size_t index, TimePoint now, std::vector<OutDatagr
       }
       break;
   }
+  want_hint_ = st.method == Method::BirthdayListenFirst && st.role == BirthdayRole::Listener && s_.self_nat &&
+               s_.self_nat->allocation == Allocation::Sequential;
   if (st.role == BirthdayRole::Sprayer && !ports_)
     ports_ = std::make_unique<PortSequence>(t.port_lo, t.port_hi, rng_(), s_.peer_mapped.port, s_.peer_nat,
                                             std::min(t.probes / 2, 4 * std::max(t.ports, 16)));
   if (phase_ == Phase::WaitSignal && early_signal_) {
     auto kind = *early_signal_;
     early_signal_.reset();
+    if (early_hint_) use_hint(*early_hint_);
     take_signal(kind, now, out);
   }
   pace(now, out);
@@ -116,8 +121,9 @@ void Puncher::send_punch(std::vector<OutDatagram>& out, std::size_t socket, cons
   if (stage == PunchStage::Probe) ++outcome_.probes_sent;
 }
 
-void Puncher::send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out) {
-  Signal sig{s_.self, s_.peer, s_.token, kind, std::nullopt};
+void Puncher::send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out,
+                          std::optional<SocketAddress> hint) {
+  Signal sig{s_.self, s_.peer, s_.token, kind, hint};
   signal_txid_ = next_txid();
   signal_request_ = encode_signal(sig, stun::MessageClass::Request, signal_txid_);
   signal_sends_ = 1;
@@ -141,6 +147,13 @@ void Puncher::pace(TimePoint now, std::vector<OutDatagram>& out) {
   int batch = 0;
   while (sent_in_phase_ < to_send_in_phase_ && next_send_ <= now && (interval.count() == 0 || batch < kMaxBatch)) {
     if (phase_ == Phase::OpenSockets) {
+      if (sent_in_phase_ == 0 && want_hint_) {
+        // First a flow to the server: its mapping is the counter's value just before our sockets'.
+        hint_txid_ = next_txid();
+        out.push_back(
+            {1, s_.server, MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, hint_txid_).finish()});
+        ++outcome_.packets_sent;
+      }
       // Socket i sends toward the cone side's mapping: this creates socket i's mapping on our NAT.
       send_punch(out, 1 + static_cast<std::size_t>(sent_in_phase_), s_.peer_mapped, PunchStage::Probe);
     } else {
@@ -165,8 +178,14 @@ void Puncher::after_sending_phase(TimePoint now, std::vector<OutDatagram>& out) 
   const auto& st = s_.plan.steps[step_];
   phase_ = Phase::Waiting;
   // Tell the other side our half is done, through the server.
-  if (st.method == Method::BirthdayListenFirst && st.role == BirthdayRole::Listener)
-    send_signal(SignalKind::ListenerReady, now, out);
+  if (st.method == Method::BirthdayListenFirst && st.role == BirthdayRole::Listener) {
+    if (want_hint_ && !hint_) {
+      ready_pending_ = true;
+      hint_deadline_ = now + kHintWait;
+    } else {
+      send_signal(SignalKind::ListenerReady, now, out, hint_);
+    }
+  }
   if (st.method == Method::BirthdaySprayFirst && st.role == BirthdayRole::Sprayer)
     send_signal(SignalKind::SprayDone, now, out);
 }
@@ -183,9 +202,37 @@ void Puncher::on_signal_datagram(ByteView bytes, TimePoint now, std::vector<OutD
   heard_from_peer_ = true;
   if (phase_ != Phase::WaitSignal) {
     early_signal_ = sig->kind;
+    early_hint_ = sig->hint;
     return;
   }
+  if (sig->hint) use_hint(*sig->hint);
   take_signal(sig->kind, now, out);
+}
+
+void Puncher::use_hint(const SocketAddress& hint) {
+  // Only a sprayer facing a sequential NAT that has not started spraying re-bases its prediction:
+  // the listener's sockets got the ports right after the hint's.
+  const auto& st = s_.plan.steps[step_];
+  if (st.role != BirthdayRole::Sprayer || sent_in_phase_ > 0 || !s_.peer_nat ||
+      s_.peer_nat->allocation != Allocation::Sequential || hint.family != s_.peer_mapped.family)
+    return;
+  const auto& t = s_.tuning;
+  ports_ = std::make_unique<PortSequence>(t.port_lo, t.port_hi, rng_(), hint.port, s_.peer_nat,
+                                          std::min(t.probes / 2, 4 * std::max(t.ports, 16)), true);
+}
+
+void Puncher::on_hint_response(const InDatagram& d, TimePoint now, std::vector<OutDatagram>& out) {
+  auto m = parse_message(d.bytes);
+  if (!m || m->method() != stun::method::kBinding || m->cls() != stun::MessageClass::Success ||
+      m->transaction != hint_txid_ || hint_)
+    return;
+  auto mapped = mapped_address_of(*m);
+  if (!mapped) return;
+  hint_ = *mapped;
+  if (ready_pending_) {
+    ready_pending_ = false;
+    send_signal(SignalKind::ListenerReady, now, out, hint_);
+  }
 }
 
 void Puncher::take_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out) {
@@ -205,6 +252,10 @@ std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now
   if (done_) return out;
   if (d.socket == 0 && d.from == s_.server) {
     on_signal_datagram(d.bytes, now, out);
+    return out;
+  }
+  if (d.from == s_.server) {
+    if (want_hint_) on_hint_response(d, now, out);
     return out;
   }
   auto p = read_punch(d.bytes, s_.token);
@@ -291,6 +342,10 @@ std::vector<OutDatagram> Puncher::on_timer(TimePoint now) {
       send_punch(out, acked_[i].first, acked_[i].second, PunchStage::Probe);
     next_recheck_ = now + s_.tuning.probe_interval;
   }
+  if (ready_pending_ && now >= hint_deadline_) {
+    ready_pending_ = false;  // no answer from the server in time: signal without the hint
+    send_signal(SignalKind::ListenerReady, now, out);
+  }
   if (phase_ == Phase::WaitSignal && now >= signal_fallback_) {
     // The signal is late (lost three ways, or the peer is slow): go on without it.
     const auto& st = s_.plan.steps[step_];
@@ -310,6 +365,7 @@ std::optional<TimePoint> Puncher::next_deadline() const {
   if ((phase_ == Phase::OpenSockets || phase_ == Phase::Spraying) && sent_in_phase_ < to_send_in_phase_)
     t = std::min(t, next_send_);
   if (phase_ == Phase::WaitSignal) t = std::min(t, signal_fallback_);
+  if (ready_pending_) t = std::min(t, hint_deadline_);
   if (!signal_request_.empty()) t = std::min(t, signal_next_);
   if (!heard_from_peer_ && !s_.reintroduce.empty() && reintroductions_ < kMaxReintroductions)
     t = std::min(t, next_reintroduce_);
@@ -323,8 +379,12 @@ std::string Puncher::progress() const {
   std::string s = std::string(to_string(st.method));
   switch (phase_) {
     case Phase::Probing: s += ": probing"; break;
-    case Phase::OpenSockets: s += ": opening sockets " + std::to_string(sent_in_phase_) + "/" + std::to_string(to_send_in_phase_); break;
-    case Phase::Spraying: s += ": spraying " + std::to_string(sent_in_phase_) + "/" + std::to_string(to_send_in_phase_); break;
+    case Phase::OpenSockets:
+      s += ": opening sockets " + std::to_string(sent_in_phase_) + "/" + std::to_string(to_send_in_phase_);
+      break;
+    case Phase::Spraying:
+      s += ": spraying " + std::to_string(sent_in_phase_) + "/" + std::to_string(to_send_in_phase_);
+      break;
     case Phase::WaitSignal: s += ": waiting for the peer's signal"; break;
     case Phase::Waiting: s += ": waiting for an answer"; break;
   }

@@ -30,6 +30,11 @@ struct PunchSetup {
   SocketAddress peer_mapped;
   std::vector<SocketAddress> peer_locals;
   std::optional<NatBehavior> peer_nat;
+  // Our own NAT as discovery found it. A sequential one makes the listener learn where its counter
+  // stands right before it opens its sockets (a Binding to the server) and pass that on as the
+  // ListenerReady signal's hint: other hosts' flows move the counter between registration and
+  // the punch, and the sprayer predicts from the hint instead of the stale registered port.
+  std::optional<NatBehavior> self_nat;
   Plan plan;
   PunchTuning tuning;
   std::uint64_t seed = 0;  // ports and transaction IDs; from a strong random source in real use
@@ -41,9 +46,9 @@ struct PunchSetup {
 struct PunchOutcome {
   bool ok = false;
   Method method = Method::Direct;
-  std::size_t socket = 0;      // the local socket of the path
-  SocketAddress remote;        // the peer's address on the path
-  SocketAddress self_public;   // our public address for this path, as the peer addressed it (when known)
+  std::size_t socket = 0;     // the local socket of the path
+  SocketAddress remote;       // the peer's address on the path
+  SocketAddress self_public;  // our public address for this path, as the peer addressed it (when known)
   std::string error;
   std::uint64_t packets_sent = 0;
   std::uint64_t probes_sent = 0;
@@ -75,7 +80,10 @@ class Puncher final : public DatagramMachine {
   void connect(std::size_t socket, const SocketAddress& remote, TimePoint now, std::vector<OutDatagram>& out);
   void send_punch(std::vector<OutDatagram>& out, std::size_t socket, const SocketAddress& to, PunchStage stage,
                   std::optional<SocketAddress> reached_at = std::nullopt);
-  void send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out);
+  void send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out,
+                   std::optional<SocketAddress> hint = std::nullopt);
+  void on_hint_response(const InDatagram& d, TimePoint now, std::vector<OutDatagram>& out);
+  void use_hint(const SocketAddress& hint);
   void pace(TimePoint now, std::vector<OutDatagram>& out);
   void on_signal_datagram(ByteView bytes, TimePoint now, std::vector<OutDatagram>& out);
   void take_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out);
@@ -99,6 +107,14 @@ class Puncher final : public DatagramMachine {
   TimePoint next_probe_{};
   TimePoint signal_fallback_{};
   std::optional<SignalKind> early_signal_;  // arrived before we were waiting for it
+  std::optional<SocketAddress> early_hint_;
+  // Listener on a sequential NAT: the Binding that finds the counter, and ListenerReady held back
+  // (until its answer or hint_deadline_) so that it can carry the result.
+  bool want_hint_ = false;
+  TransactionId hint_txid_{};
+  std::optional<SocketAddress> hint_;
+  bool ready_pending_ = false;
+  TimePoint hint_deadline_{};
   // The NP-SIGNAL request in flight, retransmitted until the server answers.
   Bytes signal_request_;
   TransactionId signal_txid_{};

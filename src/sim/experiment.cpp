@@ -10,8 +10,8 @@ double birthday_probability(double range, double n, double m) {
   if (n <= 0 || m <= 0) return 0;
   if (n + m > range) return 1;
   // C(R−N, M)/C(R, M) = Π_{i=0}^{M−1} (R−N−i)/(R−i), in logs.
-  double log_miss = std::lgamma(range - n + 1) - std::lgamma(range - n - m + 1) - std::lgamma(range + 1) +
-                    std::lgamma(range - m + 1);
+  double log_miss =
+      std::lgamma(range - n + 1) - std::lgamma(range - n - m + 1) - std::lgamma(range + 1) + std::lgamma(range - m + 1);
   return 1 - std::exp(log_miss);
 }
 
@@ -32,7 +32,7 @@ template <class T>
 T percentile(std::vector<T> v, double q) {
   if (v.empty()) return T{};
   std::sort(v.begin(), v.end());
-  auto i = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size()))) ;
+  auto i = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
   return v[std::min(v.size() - 1, i == 0 ? 0 : i - 1)];
 }
 

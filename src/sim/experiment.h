@@ -11,7 +11,7 @@
 namespace natpunch::sim {
 
 struct ExperimentConfig {
-  TrialConfig trial;      // the template; its seed is the experiment's
+  TrialConfig trial;  // the template; its seed is the experiment's
   int trials = 1000;
   bool alternate_initiator = true;  // the seeds' figs. 3 and 4
 };
@@ -26,7 +26,7 @@ struct ExperimentSummary {
   double packets_mean = 0;
   std::uint64_t packets_p99 = 0;
   std::int64_t connect_ms_p50 = 0, connect_ms_p99 = 0;  // virtual, over connected trials
-  std::string method;  // the most common method among connected trials
+  std::string method;                                   // the most common method among connected trials
   std::string sample_error;
 };
 

@@ -70,8 +70,8 @@ std::uint64_t NatModel::mask_for_mapping(const SocketAddress& remote) const {
 }
 
 std::uint64_t NatModel::mask_for_filter(std::uint16_t public_port, const SocketAddress& remote) const {
-  std::uint64_t r = config_.filtering == Dependence::AddressDependent ? endpoint_key(remote) & kIpOnly
-                                                                      : endpoint_key(remote);
+  std::uint64_t r =
+      config_.filtering == Dependence::AddressDependent ? endpoint_key(remote) & kIpOnly : endpoint_key(remote);
   return (std::uint64_t{public_port} << 48) | r;
 }
 
@@ -167,8 +167,7 @@ std::optional<std::uint16_t> NatModel::outbound(const SocketAddress& inside, con
   return port;
 }
 
-std::optional<SocketAddress> NatModel::inbound(std::uint16_t public_port, const SocketAddress& remote,
-                                               TimePoint now) {
+std::optional<SocketAddress> NatModel::inbound(std::uint16_t public_port, const SocketAddress& remote, TimePoint now) {
   if (!config_.behind_nat) return std::nullopt;
   auto it = by_port_.find(public_port);
   if (it == by_port_.end()) return std::nullopt;

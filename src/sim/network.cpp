@@ -137,8 +137,7 @@ void Network::send(SocketId from, const SocketAddress& to, Bytes bytes) {
     }
     ev.at = now_ + config_.one_way;
     if (config_.jitter.count() > 0)
-      ev.at += std::chrono::microseconds(
-          std::uniform_int_distribution<std::int64_t>(0, config_.jitter.count())(rng_));
+      ev.at += std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(0, config_.jitter.count())(rng_));
   }
   events_.push_back(std::move(ev));
   std::push_heap(events_.begin(), events_.end(), Later{});

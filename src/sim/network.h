@@ -32,7 +32,7 @@ using SocketId = std::uint32_t;
 struct NetworkConfig {
   std::uint64_t seed = 1;
   std::chrono::microseconds one_way{10'000};  // across the internet, per datagram
-  std::chrono::microseconds lan{500};          // between hosts of one site
+  std::chrono::microseconds lan{500};         // between hosts of one site
   // Extra delay per internet datagram, uniform in [0, jitter]: datagrams may overtake each other.
   std::chrono::microseconds jitter{0};
   TimePoint start{std::chrono::seconds(1'000'000)};
@@ -41,10 +41,10 @@ struct NetworkConfig {
 struct NetworkStats {
   std::uint64_t sent = 0;
   std::uint64_t delivered = 0;
-  std::uint64_t lost = 0;           // random loss
-  std::uint64_t filtered = 0;       // no mapping, or the NAT's filter said no
-  std::uint64_t no_port = 0;        // the NAT had no free port for a new mapping
-  std::uint64_t unreachable = 0;    // no such address, or no socket bound there
+  std::uint64_t lost = 0;         // random loss
+  std::uint64_t filtered = 0;     // no mapping, or the NAT's filter said no
+  std::uint64_t no_port = 0;      // the NAT had no free port for a new mapping
+  std::uint64_t unreachable = 0;  // no such address, or no socket bound there
 };
 
 struct Arrival {

@@ -142,8 +142,8 @@ Introduction introduce(Runner& runner, SocketId a_main, SocketId b_main, std::op
       if (!m) continue;
       bool response = in.to == init && m->method() == stun::method::kConnect &&
                       m->cls() == stun::MessageClass::Success && m->transaction == c_tx;
-      bool indication = in.to != init && m->method() == stun::method::kPeerInfo &&
-                        m->cls() == stun::MessageClass::Indication;
+      bool indication =
+          in.to != init && m->method() == stun::method::kPeerInfo && m->cls() == stun::MessageClass::Indication;
       if (!response && !indication) continue;
       auto info = decode_peer_info(*m);
       if (!info) continue;
@@ -211,6 +211,7 @@ TrialResult run_trial(const TrialConfig& cfg) {
     s.peer_mapped = info.peer_mapped;
     s.peer_locals = info.peer_locals;
     s.peer_nat = info.peer_nat;
+    s.self_nat = self_nat;
     s.plan = plan;
     s.tuning = cfg.tuning;
     s.seed = mix(cfg.seed ^ (self_is_a ? 0xa11ce : 0xb0b));

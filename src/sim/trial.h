@@ -20,9 +20,9 @@ namespace natpunch::sim {
 std::optional<NatConfig> lab_nat(std::string_view name);
 
 struct PeerSpec {
-  NatConfig nat;                  // behind_nat = false: a host with a public address
-  std::uint16_t local_port = 0;   // of the main socket; 0 = an ephemeral port
-  bool report_nat = true;         // false: registers without NAT behaviour (unknown)
+  NatConfig nat;                 // behind_nat = false: a host with a public address
+  std::uint16_t local_port = 0;  // of the main socket; 0 = an ephemeral port
+  bool report_nat = true;        // false: registers without NAT behaviour (unknown)
   // true: runs the real RFC 5780 discovery (nat/nat_discovery.h) through its NAT against the
   // server's four sockets first and registers what it found, as the agent does; false: registers
   // the ideal reported_behavior(nat) without spending the packets.
@@ -32,20 +32,20 @@ struct PeerSpec {
 
 struct TrialConfig {
   PeerSpec a, b;
-  bool same_lan = false;   // b sits behind a's NAT (a's site), on the same LAN
+  bool same_lan = false;  // b sits behind a's NAT (a's site), on the same LAN
   bool a_initiates = true;
   PunchTuning tuning;
   std::optional<Method> forced;
   std::uint64_t seed = 1;
   std::chrono::microseconds one_way{10'000};
-  std::chrono::microseconds jitter{0};  // NetworkConfig::jitter
+  std::chrono::microseconds jitter{0};          // NetworkConfig::jitter
   std::chrono::milliseconds extra_time{5'000};  // virtual time allowed beyond the plans' budgets
 };
 
 struct Introduction {
   bool ok = false;
   std::string error;
-  PeerInfo a_info, b_info;          // what each side learned about the other
+  PeerInfo a_info, b_info;           // what each side learned about the other
   SocketAddress a_mapped, b_mapped;  // each side's own mapping, from its register response
   TimePoint a_at{}, b_at{};          // when each side got its PeerInfo
   Bytes connect_request;             // the initiator's NP-CONNECT (for re-introduction)

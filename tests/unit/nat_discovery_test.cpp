@@ -127,18 +127,10 @@ class ModelNat {
     for (;;) {
       std::uint16_t p = 0;
       switch (m_.ports) {
-        case Ports::Preserve:
-          p = used_.count(inside) ? random_port() : inside;
-          break;
-        case Ports::Random:
-          p = random_port();
-          break;
-        case Ports::Sequential:
-          p = static_cast<std::uint16_t>(m_.base + m_.delta * next_++);
-          break;
-        case Ports::PreserveFirst:
-          p = first_flow && !used_.count(inside) ? inside : random_port();
-          break;
+        case Ports::Preserve: p = used_.count(inside) ? random_port() : inside; break;
+        case Ports::Random: p = random_port(); break;
+        case Ports::Sequential: p = static_cast<std::uint16_t>(m_.base + m_.delta * next_++); break;
+        case Ports::PreserveFirst: p = first_flow && !used_.count(inside) ? inside : random_port(); break;
       }
       if (used_.insert(p).second) return p;
     }
