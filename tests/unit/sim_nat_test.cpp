@@ -30,16 +30,22 @@ Probe probe(const NatConfig& c, std::uint64_t seed = 7) {
   auto s1 = addr("203.0.113.1:3478"), s1p = addr("203.0.113.1:3479"), s2 = addr("203.0.113.2:3478");
   auto m1 = nat.outbound(inside, s1, t0), m1p = nat.outbound(inside, s1p, t0), m2 = nat.outbound(inside, s2, t0);
   Probe r;
-  if (*m1 == *m1p && *m1 == *m2) r.mapping = D::EndpointIndependent;
-  else if (*m1 == *m1p) r.mapping = D::AddressDependent;
-  else r.mapping = D::AddressAndPortDependent;
+  if (*m1 == *m1p && *m1 == *m2)
+    r.mapping = D::EndpointIndependent;
+  else if (*m1 == *m1p)
+    r.mapping = D::AddressDependent;
+  else
+    r.mapping = D::AddressAndPortDependent;
   // Filtering: a fresh NAT, one packet out to s1, then unsolicited packets from elsewhere.
   NatModel fresh(c, {198, 51, 100, 1}, seed);
   auto port = *fresh.outbound(inside, s1, t0);
   EXPECT_EQ(fresh.inbound(port, s1, t0 + 1ms), inside) << "a reply must always get in";
-  if (fresh.inbound(port, s2, t0 + 1ms)) r.filtering = D::EndpointIndependent;
-  else if (fresh.inbound(port, s1p, t0 + 1ms)) r.filtering = D::AddressDependent;
-  else r.filtering = D::AddressAndPortDependent;
+  if (fresh.inbound(port, s2, t0 + 1ms))
+    r.filtering = D::EndpointIndependent;
+  else if (fresh.inbound(port, s1p, t0 + 1ms))
+    r.filtering = D::AddressDependent;
+  else
+    r.filtering = D::AddressAndPortDependent;
   return r;
 }
 
@@ -155,6 +161,26 @@ TEST(SimNat, SequentialCountsUpByTheIncrementAndWrapsInItsPool) {
   }
 }
 
+TEST(SimNat, BackgroundFlowsMoveTheSequentialCounterBetweenOurFlows) {
+  NatConfig c = *lab_nat("symmetric-sequential");
+  c.background_flows_per_s = 200;
+  NatModel nat(c, {198, 51, 100, 1}, 3);
+  auto in = addr("10.0.0.2:6000");
+  // Flows at the same instant: no foreign flow in between, consecutive ports.
+  auto p0 = *nat.outbound(in, addr("203.0.113.1:1"), t0);
+  EXPECT_EQ(*nat.outbound(in, addr("203.0.113.1:2"), t0), p0 + 1);
+  // One flow per 100 ms for 2 s: 20 gaps of ≈ 20 foreign flows (Poisson, mean 400 in total).
+  std::uint16_t prev = p0 + 1;
+  int total = 0;
+  for (int i = 1; i <= 20; ++i) {
+    auto p = *nat.outbound(in, SocketAddress::v4({203, 0, 113, 2}, static_cast<std::uint16_t>(i)), t0 + i * 100ms);
+    total += p - prev - 1;  // the pool is 1024 ports: no wrap within 420
+    prev = p;
+  }
+  EXPECT_GT(total, 300);
+  EXPECT_LT(total, 500);
+}
+
 TEST(SimNat, RandomAllocationSpreadsOverTheRangeWithoutReuse) {
   NatModel nat(*lab_nat("symmetric-random"), {198, 51, 100, 1}, 9);
   std::set<std::uint16_t> seen;
@@ -171,9 +197,9 @@ TEST(SimNat, MappingsTimeOutUnlessRefreshed) {
   NatModel nat(c, {198, 51, 100, 1}, 1);
   auto in = addr("10.0.0.2:6000"), s = addr("203.0.113.1:3478");
   auto p = *nat.outbound(in, s, t0);
-  EXPECT_EQ(nat.inbound(p, s, t0 + 29s), in);   // inbound refreshes too (conntrack)
+  EXPECT_EQ(nat.inbound(p, s, t0 + 29s), in);  // inbound refreshes too (conntrack)
   EXPECT_EQ(nat.inbound(p, s, t0 + 58s), in);
-  EXPECT_FALSE(nat.inbound(p, s, t0 + 89s));     // 31 s of silence
+  EXPECT_FALSE(nat.inbound(p, s, t0 + 89s));  // 31 s of silence
   EXPECT_FALSE(nat.peek(in, s, t0 + 89s));
   auto again = *nat.outbound(in, s, t0 + 90s);
   EXPECT_EQ(nat.live_mappings(t0 + 90s), 1u);
@@ -231,6 +257,30 @@ TEST(SimNetwork, DeliversThroughNatsWithTheConfiguredDelay) {
   net.send(a, net.local_address(b), Bytes{std::byte{3}});
   EXPECT_FALSE(net.next_arrival(net.now() + 1s));
   EXPECT_EQ(net.stats().unreachable, 1u);
+}
+
+TEST(SimNetwork, JitterSpreadsDelaysAndReordersDatagrams) {
+  NetworkConfig nc;
+  nc.one_way = 10ms;
+  nc.jitter = 20ms;
+  Network net(nc);
+  auto a = *net.bind(net.add_host(net.add_site(*lab_nat("open"))), 5000);
+  auto b_host = net.add_host(net.add_site(*lab_nat("open")));
+  auto b = *net.bind(b_host, 6000);
+  auto start = net.now();
+  for (std::uint8_t i = 0; i < 50; ++i) net.send(a, net.local_address(b), Bytes{std::byte{i}});
+  int reordered = 0, last = -1;
+  for (int i = 0; i < 50; ++i) {
+    auto got = net.next_arrival(start + 1s);
+    ASSERT_TRUE(got);
+    auto delay = net.now() - start;
+    EXPECT_GE(delay, 10ms);
+    EXPECT_LE(delay, 30ms);
+    int seq = std::to_integer<int>(got->bytes[0]);
+    reordered += seq < last;
+    last = seq;
+  }
+  EXPECT_GT(reordered, 0);
 }
 
 TEST(SimNetwork, HostsOfOneSiteTalkDirectlyOverTheLan) {
@@ -299,8 +349,8 @@ class WhoAmI final : public DatagramMachine {
   std::vector<OutDatagram> send() {
     std::vector<OutDatagram> out;
     for (std::size_t s = 0; s < 3; ++s)
-      out.push_back({s, kServerAddress,
-                     MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, txid_).finish()});
+      out.push_back(
+          {s, kServerAddress, MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, txid_).finish()});
     return out;
   }
   TransactionId txid_{std::byte{1}, std::byte{2}};
