@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
       {"connect", add_connect_command(app)},
       {"simulate", add_simulate_command(app)},
       {"nat-type", add_nat_type_command(app)},
+      {"key", add_key_command(app)},
   };
 
   try {

@@ -91,11 +91,30 @@ expect_exit 2 "unknown subcommand" "$NATPUNCH" frobnicate
 # --- --help: exit 0 and an example, for the program and every subcommand.
 expect_exit 0 "natpunch --help" "$NATPUNCH" --help
 grep -q 'Example' <<<"$OUT" || fail "natpunch --help shows no example"
-for sub in server stun register; do
+for sub in server stun register key; do
   expect_exit 0 "$sub --help" "$NATPUNCH" "$sub" --help
   grep -q 'Example' <<<"$OUT" || fail "$sub --help shows no 'Example': $OUT"
   grep -q "natpunch $sub " <<<"$OUT" || fail "$sub --help example does not show a 'natpunch $sub' command line"
 done
+
+# --- key: created once with mode 0600, shown again unchanged; a bad key file is named and kept.
+keyfile=$WORK/keys/device.key
+expect_exit 1 "key without --create on a missing file" "$NATPUNCH" key --key-file "$keyfile" --json
+[[ "$(json_field "$OUT" ok)" == false && "$OUT" == *device.key* ]] || fail "key: missing file not named: $OUT"
+expect_exit 0 "key --create" "$NATPUNCH" key --key-file "$keyfile" --create --json
+pub=$(json_field "$OUT" public_key)
+[[ ${#pub} -eq 64 && "$(json_field "$OUT" created)" == true ]] || fail "key --create: $OUT"
+[[ $(stat -c %a "$keyfile") == 600 ]] || fail "key file mode $(stat -c %a "$keyfile"), expected 600"
+expect_exit 0 "key again" "$NATPUNCH" key --key-file "$keyfile" --create --json
+[[ "$(json_field "$OUT" public_key)" == "$pub" && "$(json_field "$OUT" created)" == false ]] || fail "key changed: $OUT"
+head -c 40 "$keyfile" >"$WORK/keys/short.key" && chmod 600 "$WORK/keys/short.key"
+before=$(sha256sum "$WORK/keys/short.key")
+expect_exit 1 "key on a truncated file" "$NATPUNCH" key --key-file "$WORK/keys/short.key" --create
+[[ "$OUT" == *short.key* && "$OUT" == *secret-seed* ]] || fail "key: truncated file error unclear: $OUT"
+[[ "$(sha256sum "$WORK/keys/short.key")" == "$before" ]] || fail "key: the truncated file was changed"
+chmod 644 "$keyfile"
+expect_exit 1 "key readable by others" "$NATPUNCH" key --key-file "$keyfile"
+[[ "$OUT" == *"chmod 600"* ]] || fail "key: exposed file error unclear: $OUT"
 
 # --- garbage: counted by reason, never answered, and the server keeps serving.
 drops_before=$(json_field "$(last_stats np)" stats.dropped_total)

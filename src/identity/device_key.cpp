@@ -1,0 +1,86 @@
+#include "identity/device_key.h"
+
+#include <sodium.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace natpunch {
+
+namespace {
+// sodium_init is idempotent and thread-safe; every entry point calls it (no global init step).
+void ensure_sodium() {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium could not initialise");
+}
+auto* u8(std::byte* p) { return reinterpret_cast<unsigned char*>(p); }
+const auto* u8(const std::byte* p) { return reinterpret_cast<const unsigned char*>(p); }
+}  // namespace
+
+DeviceKey DeviceKey::generate() {
+  ensure_sodium();
+  DeviceKey k;
+  crypto_sign_keypair(u8(k.public_.data()), u8(k.secret_.data()));
+  return k;
+}
+
+DeviceKey DeviceKey::from_seed(std::span<const std::byte, kSeedSize> seed) {
+  ensure_sodium();
+  DeviceKey k;
+  crypto_sign_seed_keypair(u8(k.public_.data()), u8(k.secret_.data()), u8(seed.data()));
+  return k;
+}
+
+DeviceKey::DeviceKey(DeviceKey&& other) noexcept : public_(other.public_), secret_(other.secret_) {
+  sodium_memzero(other.secret_.data(), other.secret_.size());
+}
+
+DeviceKey& DeviceKey::operator=(DeviceKey&& other) noexcept {
+  if (this != &other) {
+    public_ = other.public_;
+    secret_ = other.secret_;
+    sodium_memzero(other.secret_.data(), other.secret_.size());
+  }
+  return *this;
+}
+
+DeviceKey::~DeviceKey() { sodium_memzero(secret_.data(), secret_.size()); }
+
+Signature DeviceKey::sign(std::span<const std::byte> message) const {
+  Signature s{};
+  crypto_sign_detached(u8(s.data()), nullptr, u8(message.data()), message.size(), u8(secret_.data()));
+  return s;
+}
+
+bool verify_signature(const PublicKey& key, std::span<const std::byte> message, const Signature& signature) {
+  ensure_sodium();
+  return crypto_sign_verify_detached(u8(signature.data()), u8(message.data()), message.size(), u8(key.data())) == 0;
+}
+
+std::string to_hex(const PublicKey& key) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (auto b : key) {
+    out += digits[std::to_integer<int>(b) >> 4];
+    out += digits[std::to_integer<int>(b) & 15];
+  }
+  return out;
+}
+
+std::optional<PublicKey> public_key_from_hex(std::string_view hex) {
+  if (hex.size() != 2 * kPublicKeySize) return std::nullopt;
+  PublicKey k{};
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < kPublicKeySize; ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    k[i] = std::byte(static_cast<std::uint8_t>(hi << 4 | lo));
+  }
+  return k;
+}
+
+}  // namespace natpunch
