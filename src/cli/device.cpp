@@ -2,6 +2,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "identity/key_store.h"
 #include "io/endpoint.h"
 #include "io/local_addresses.h"
 #include "io/nat_discovery_runner.h"
@@ -16,6 +17,10 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o) {
       ->capture_default_str();
   cmd.add_option("--bind", o.bind, "Local IP:PORT for the main socket");
   cmd.add_flag("!--no-discover", o.discover, "Skip RFC 5780 NAT discovery (the peer then assumes nothing)");
+  cmd.add_option("--key-file", o.key_file,
+                 "This device's identity key (created, mode 0600, when missing; default "
+                 "$NATPUNCH_KEY_DIR/device.key or ~/.config/natpunch/device.key); signs register and connect");
+  cmd.add_flag("!--no-key", o.use_key, "Register and connect unsigned (refused for an ID already bound to a key)");
 }
 
 Result<Device, std::string> open_device(asio::io_context& io, const DeviceOptions& o) {
@@ -23,12 +28,18 @@ Result<Device, std::string> open_device(asio::io_context& io, const DeviceOption
   auto id = kind ? make_device_id(*kind, o.id) : std::nullopt;
   if (!id) return fail("usage: --id '" + o.id + "' is not a valid " + o.id_kind);
   auto opened = open_client_socket(io, o.server, o.bind);
-  if (!opened)
-    return fail((opened.error().exit_code == kExitUsage ? "usage: " : "") + opened.error().message);
+  if (!opened) return fail((opened.error().exit_code == kExitUsage ? "usage: " : "") + opened.error().message);
   Device d;
   d.id = *id;
-  d.client = std::make_unique<RendezvousClient>(std::move(opened->socket), opened->server, RetransmitPolicy{
-      std::chrono::milliseconds(250), 7, 16, std::chrono::milliseconds(8000)});
+  if (o.use_key) {
+    auto loaded = load_key_file(o.key_file.empty() ? default_key_path() : o.key_file, true);
+    if (!loaded) return fail(loaded.error());
+    d.key = std::make_unique<DeviceKey>(std::move(loaded->key));
+  }
+  d.client = std::make_unique<RendezvousClient>(
+      std::move(opened->socket), opened->server,
+      RetransmitPolicy{std::chrono::milliseconds(250), 7, 16, std::chrono::milliseconds(8000)});
+  d.client->set_key(d.key.get());
   return d;
 }
 

@@ -8,12 +8,14 @@
 #include <optional>
 #include <string>
 
+#include "identity/device_key.h"
 #include "io/rendezvous_client.h"
 #include "wire/nat_behavior.h"
 
 namespace natpunch::cli {
 
 struct Device {
+  std::unique_ptr<DeviceKey> key;  // before client: the client points at it
   std::unique_ptr<RendezvousClient> client;
   DeviceId id;
   std::optional<NatBehavior> nat;
@@ -27,6 +29,8 @@ struct DeviceOptions {
   std::string id_kind = "user-name";
   std::string bind;
   bool discover = true;
+  std::string key_file;  // empty: default_key_path()
+  bool use_key = true;   // --no-key: register and connect unsigned (legacy)
 };
 
 void add_device_options(CLI::App& cmd, DeviceOptions& o);

@@ -1,10 +1,14 @@
 // natpunch server: the rendezvous server (STUN binding, register, connect → peer-info).
-#include <asio/signal_set.hpp>
-#include <iostream>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <asio/signal_set.hpp>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
 #include "cli/commands.h"
+#include "identity/authorized_keys.h"
 #include "io/rendezvous_server.h"
 
 namespace natpunch::cli {
@@ -18,7 +22,20 @@ struct ServerOptions {
   bool stats = false;
   double stats_interval_s = 10;
   std::size_t max_registrations = 1'000'000;
+  bool require_keys = false;
+  std::string authorized_keys;
 };
+
+// Reads and parses --authorized-keys; the error names the file and the line.
+Result<std::map<std::string, PublicKey>, std::string> read_authorized_keys(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail("--authorized-keys " + path + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto parsed = parse_authorized_keys(text.str());
+  if (!parsed) return fail("--authorized-keys " + path + ": " + parsed.error().describe());
+  return std::move(parsed).value();
+}
 
 int run_server(const ServerOptions& o) {
   // Logs go to stderr: stdout carries only machine-readable lines (listening…, --stats JSON).
@@ -48,6 +65,17 @@ int run_server(const ServerOptions& o) {
   ServerConfig config;
   config.ttl = std::chrono::seconds(o.ttl_s);
   config.max_registrations = o.max_registrations;
+  config.require_signatures = o.require_keys;
+  if (!o.authorized_keys.empty()) {
+    auto keys = read_authorized_keys(o.authorized_keys);
+    if (!keys) {
+      std::cerr << "natpunch server: " << keys.error() << "\n";
+      return kExitUsage;
+    }
+    spdlog::info("{} authorized device keys from {}", keys->size(), o.authorized_keys);
+    config.authorized_keys = std::move(*keys);
+    config.require_signatures = true;
+  }
 
   ServerRunOptions run;
   if (o.stats) {
@@ -58,9 +86,8 @@ int run_server(const ServerOptions& o) {
   } else {
     run.stats_interval = std::chrono::seconds(60);
     run.on_stats = [](const ServerCounters& c, std::size_t registrations) {
-      spdlog::info("stats: registrations={} datagrams={} binding={} register={} connect={} dropped={}",
-                   registrations, c.datagrams, c.binding_requests, c.register_requests, c.connect_requests,
-                   c.dropped_total());
+      spdlog::info("stats: registrations={} datagrams={} binding={} register={} connect={} dropped={}", registrations,
+                   c.datagrams, c.binding_requests, c.register_requests, c.connect_requests, c.dropped_total());
     };
   }
 
@@ -101,6 +128,12 @@ Runner add_server_command(CLI::App& app) {
   cmd->add_flag("--stats", o->stats, "Print counters as one JSON line per interval and at exit (stdout)");
   cmd->add_option("--stats-interval", o->stats_interval_s, "Seconds between --stats lines")->capture_default_str();
   cmd->add_option("--max-registrations", o->max_registrations, "Registry capacity")->capture_default_str();
+  cmd->add_flag("--require-keys", o->require_keys,
+                "Refuse unsigned devices (by default a device that never showed a key may register unsigned; "
+                "an ID is bound to the first key that signs for it)");
+  cmd->add_option("--authorized-keys", o->authorized_keys,
+                  "File of 'ID PUBLIC-KEY' lines (`natpunch key` prints the key): only these IDs, each with its "
+                  "key, may register (implies --require-keys)");
   cmd->footer(
       "Prints 'listening udp IP:PORT' for each socket once ready; stops on SIGINT/SIGTERM.\n"
       "Examples:\n  natpunch server --listen 0.0.0.0:3478 --listen [::]:3478 --ttl 120 --stats\n"

@@ -41,22 +41,37 @@ Result<LoadedKey, std::string> create(const std::string& path) {
     if (::stat(dir.c_str(), &st) != 0 && ::mkdir(dir.c_str(), 0700) != 0)
       return fail("key file " + path + ": cannot create its directory " + dir + ": " + std::strerror(errno));
   }
-  // O_EXCL: never replace a file that appeared meanwhile.
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (fd.get() < 0) return fail(sys_error(path, "cannot create"));
+  // Written to a private temporary file, then linked into place: link() never replaces an existing
+  // file, and another process never sees a half-written key (two agents starting at once).
+  auto tmp = path + ".tmp." + std::to_string(::getpid());
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (fd.get() < 0) return fail(sys_error(tmp, "cannot create"));
   auto key = DeviceKey::generate();
   auto text = format_key_file(key);
   std::size_t done = 0;
   while (done < text.size()) {
     auto n = ::write(fd.get(), text.data() + done, text.size() - done);
     if (n <= 0) {
-      auto err = sys_error(path, "cannot write");
-      ::unlink(path.c_str());  // ours, and incomplete
+      auto err = sys_error(tmp, "cannot write");
+      ::unlink(tmp.c_str());
       return fail(err);
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) return fail(sys_error(path, "cannot sync"));
+  std::fill(text.begin(), text.end(), '\0');
+  if (::fsync(fd.get()) != 0) {
+    auto err = sys_error(tmp, "cannot sync");
+    ::unlink(tmp.c_str());
+    return fail(err);
+  }
+  int linked = ::link(tmp.c_str(), path.c_str());
+  int link_errno = errno;
+  ::unlink(tmp.c_str());
+  if (linked != 0 && link_errno == EEXIST) return load_key_file(path, false);  // someone else won: use theirs
+  if (linked != 0) {
+    errno = link_errno;
+    return fail(sys_error(path, "cannot create"));
+  }
   return LoadedKey{std::move(key), true};
 }
 

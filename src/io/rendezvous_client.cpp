@@ -1,5 +1,6 @@
 #include "io/rendezvous_client.h"
 
+#include "identity/signed_request.h"
 #include "io/endpoint.h"
 #include "wire/address_codec.h"
 #include "wire/builder.h"
@@ -12,7 +13,13 @@ std::string ClientError::message() const {
   switch (kind) {
     case Kind::Timeout: return "no answer from the server (timed out)";
     case Kind::Socket: return "socket error";
-    case Kind::Rejected: return "server refused: " + std::to_string(code) + " " + reason;
+    case Kind::Rejected: {
+      auto s = "server refused: " + std::to_string(code) + " " + reason;
+      // A bare refusal (the server keeps answers to unproven sources small): say what it means.
+      if (code == stun::error_code::kUnauthenticated && reason.empty())
+        s += "(unauthenticated: this ID is bound to a key; sign with it: --key-file)";
+      return s;
+    }
     case Kind::Malformed: return "malformed answer from the server: " + reason;
   }
   return "error";
@@ -45,15 +52,36 @@ void RendezvousClient::on_datagram(ByteView d, const udp::endpoint& from) {
 }
 
 asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::exchange(Bytes request,
-                                                                                  const TransactionId& txid) {
+                                                                                    const TransactionId& txid) {
   auto r = co_await client_.transact(server_, std::move(request), txid, policy_);
   if (!r) {
     last_sends_ = 0;
-    co_return fail(ClientError{r.error() == TransactionError::Timeout ? ClientError::Kind::Timeout
-                                                                     : ClientError::Kind::Socket, 0, {}});
+    co_return fail(ClientError{
+        r.error() == TransactionError::Timeout ? ClientError::Kind::Timeout : ClientError::Kind::Socket, 0, {}});
   }
   last_sends_ = r->sends;
   co_return std::move(r).value();
+}
+
+asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::signed_exchange(
+    const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent) {
+  for (int round = 0;; ++round) {
+    auto txid = random_transaction_id();
+    auto request = encode(txid);
+    if (key_) request = sign_request(request, *key_, nonce_);
+    if (sent) *sent = request;
+    auto o = co_await exchange(std::move(request), txid);
+    if (!o || !key_ || round == 2) co_return o;
+    auto m = parse_message(o->response);
+    if (!m || m->cls() != stun::MessageClass::Error) co_return o;
+    auto e = decode_error_response(*m);
+    const auto* n = m->find(stun::attr::kNonce);
+    if (!e || !n || (e->code != stun::error_code::kUnauthenticated && e->code != stun::error_code::kStaleNonce))
+      co_return o;
+    std::string fresh(reinterpret_cast<const char*>(n->value.data()), n->value.size());
+    if (nonce_ == fresh) co_return o;  // refused with the nonce we quoted: not a nonce problem
+    nonce_ = std::move(fresh);
+  }
 }
 
 static ClientError malformed(ParseError e) {
@@ -84,8 +112,7 @@ asio::awaitable<Result<BindingResult, ClientError>> RendezvousClient::binding() 
 }
 
 asio::awaitable<Result<RegisterResult, ClientError>> RendezvousClient::register_device(const RegisterRequest& req) {
-  auto txid = random_transaction_id();
-  auto o = co_await exchange(encode_register_request(req, txid), txid);
+  auto o = co_await signed_exchange([&](const TransactionId& t) { return encode_register_request(req, t); }, nullptr);
   if (!o) co_return fail(o.error());
   auto m = parse_answer(*o);
   if (!m) co_return fail(m.error());
@@ -95,9 +122,8 @@ asio::awaitable<Result<RegisterResult, ClientError>> RendezvousClient::register_
 }
 
 asio::awaitable<Result<PeerInfo, ClientError>> RendezvousClient::connect(const ConnectRequest& req) {
-  auto txid = random_transaction_id();
-  last_connect_request_ = encode_connect_request(req, txid);
-  auto o = co_await exchange(last_connect_request_, txid);
+  auto o = co_await signed_exchange([&](const TransactionId& t) { return encode_connect_request(req, t); },
+                                    &last_connect_request_);
   if (!o) co_return fail(o.error());
   auto m = parse_answer(*o);
   if (!m) co_return fail(m.error());

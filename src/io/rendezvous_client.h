@@ -3,9 +3,11 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 
+#include "identity/device_key.h"
 #include "io/stun_client.h"
 #include "wire/control_messages.h"
 
@@ -49,6 +51,9 @@ class RendezvousClient {
   asio::ip::udp::socket take_socket() { return std::move(client_.socket()); }
   void give_socket(asio::ip::udp::socket s) { client_.socket() = std::move(s); }
   int last_sends() const { return last_sends_; }
+  // Signs NP-REGISTER and NP-CONNECT with `key` (not owned; outlives this client), quoting the
+  // server's nonce for our address (taken from its 401/438 answer and reused until it goes stale).
+  void set_key(const DeviceKey* key) { key_ = key; }
   // The bytes of the last NP-CONNECT request sent. Sent again (same transaction), the server
   // answers it from its duplicate cache and re-sends the peer its NP-PEER-INFO.
   const Bytes& last_connect_request() const { return last_connect_request_; }
@@ -56,6 +61,10 @@ class RendezvousClient {
  private:
   asio::awaitable<Result<TransactionOutcome, ClientError>> exchange(Bytes request, const TransactionId& txid);
   void on_datagram(ByteView d, const asio::ip::udp::endpoint& from);
+  // exchange() of `encode(txid)`, signed when a key is set; a 401/438 with a new NONCE is answered
+  // by sending again (a new transaction) with it, at most twice. `sent`: the last request's bytes.
+  asio::awaitable<Result<TransactionOutcome, ClientError>> signed_exchange(
+      const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent);
 
   StunClient client_;
   asio::ip::udp::endpoint server_;
@@ -63,10 +72,12 @@ class RendezvousClient {
   std::deque<PeerInfo> peer_infos_;
   Bytes last_connect_request_;
   int last_sends_ = 0;
+  const DeviceKey* key_ = nullptr;
+  std::optional<std::string> nonce_;
 };
 
 // Opens a UDP socket of the server's family bound to `bind` (or any address, port 0).
 Result<asio::ip::udp::socket, std::string> open_socket(asio::io_context& io, const asio::ip::udp::endpoint& server,
-                                                      std::optional<asio::ip::udp::endpoint> bind = std::nullopt);
+                                                       std::optional<asio::ip::udp::endpoint> bind = std::nullopt);
 
 }  // namespace natpunch

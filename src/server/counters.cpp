@@ -20,7 +20,12 @@ std::string ServerCounters::to_json() const {
   nlohmann::json j = {
       {"datagrams", datagrams},
       {"requests",
-       {{"binding", binding_requests}, {"change_request", change_requests}, {"response_port", response_port_requests}, {"register", register_requests}, {"connect", connect_requests}, {"signal", signal_requests},
+       {{"binding", binding_requests},
+        {"change_request", change_requests},
+        {"response_port", response_port_requests},
+        {"register", register_requests},
+        {"connect", connect_requests},
+        {"signal", signal_requests},
         {"duplicate", duplicate_requests}}},
       {"registrations",
        {{"created", registrations_created}, {"moved", registrations_moved}, {"expired", registrations_expired}}},
@@ -30,6 +35,15 @@ std::string ServerCounters::to_json() const {
       {"dropped", drops},
       {"dropped_total", dropped_total()},
       {"send_errors", send_errors},
+      {"auth",
+       {{"signed", signed_requests},
+        {"keys_bound", keys_bound},
+        {"nonce_challenges", nonce_challenges},
+        {"stale_nonces", stale_nonces},
+        {"bad_signatures", bad_signatures},
+        {"key_mismatches", key_mismatches},
+        {"unsigned_refused", unsigned_refused},
+        {"not_authorized", not_authorized}}},
   };
   return j.dump();
 }

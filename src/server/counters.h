@@ -14,7 +14,7 @@ namespace natpunch {
 struct ServerCounters {
   std::uint64_t datagrams = 0;
   std::uint64_t binding_requests = 0;
-  std::uint64_t change_requests = 0;  // RFC 5780 CHANGE-REQUEST answered from another socket
+  std::uint64_t change_requests = 0;         // RFC 5780 CHANGE-REQUEST answered from another socket
   std::uint64_t response_port_requests = 0;  // RFC 5780 RESPONSE-PORT (same IP, another port)
   std::uint64_t register_requests = 0;
   std::uint64_t connect_requests = 0;
@@ -27,8 +27,17 @@ struct ServerCounters {
   std::uint64_t registrations_expired = 0;
   std::uint64_t responses_ok = 0;
   std::map<int, std::uint64_t> error_responses;  // by ERROR-CODE
-  std::uint64_t dropped_not_request = 0;  // valid STUN but not a request we serve (silently dropped)
+  std::uint64_t dropped_not_request = 0;         // valid STUN but not a request we serve (silently dropped)
   std::uint64_t send_errors = 0;
+  // Identity checks (each refusal is also in error_responses by code).
+  std::uint64_t signed_requests = 0;        // with a valid signature and nonce, accepted
+  std::uint64_t keys_bound = 0;             // IDs bound to a key on first use
+  std::uint64_t nonce_challenges = 0;       // signed requests without a valid nonce: 401 with one
+  std::uint64_t stale_nonces = 0;           // 438
+  std::uint64_t bad_signatures = 0;         // malformed or not verifying
+  std::uint64_t key_mismatches = 0;         // a bound ID under another key (hijack attempts)
+  std::uint64_t unsigned_refused = 0;       // unsigned request for a bound ID, or with --require-keys
+  std::uint64_t not_authorized = 0;         // ID not in --authorized-keys
   std::array<std::uint64_t, 12> dropped{};  // by ParseError
 
   void drop(ParseError e) { ++dropped[static_cast<std::size_t>(e)]; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "identity/signed_request.h"
 #include "wire/builder.h"
 #include "wire/control_messages.h"
 
@@ -14,6 +15,8 @@ RequestHandler::RequestHandler(ServerConfig config, RandomSource random)
       random_(std::move(random)),
       registry_(config.max_registrations),
       duplicates_(config.duplicate_cache_entries, config.duplicate_window),
+      nonces_(random_, config.nonce_period),
+      keys_(config.max_key_bindings, config.authorized_keys),
       attempts_(config.max_attempts, config.attempt_lifetime) {}
 
 std::vector<Reply> RequestHandler::handle(const Datagram& in, TimePoint now) {
@@ -27,13 +30,13 @@ std::vector<Reply> RequestHandler::handle(const Datagram& in, TimePoint now) {
     // A request whose header is valid but whose body is not gets a 400 (RFC 8489 §6.3); anything
     // else, including a bad FINGERPRINT (§7.3: "silently discarded"), is dropped.
     const bool body_error = parsed.error() == ParseError::BadAttributeLength ||
-                      parsed.error() == ParseError::BadPadding ||
-                      parsed.error() == ParseError::TooManyAttributes;
+                            parsed.error() == ParseError::BadPadding || parsed.error() == ParseError::TooManyAttributes;
     if (auto header = read_header(in.bytes); body_error && header) {
       MessageView m;
       m.type = header->type;
       m.transaction = header->transaction;
-      if (m.cls() == MessageClass::Request) return {error(m, in, stun::error_code::kBadRequest, "Malformed attributes")};
+      if (m.cls() == MessageClass::Request)
+        return {error(m, in, stun::error_code::kBadRequest, "Malformed attributes")};
     }
     return {};
   }
@@ -71,7 +74,7 @@ std::vector<Reply> RequestHandler::dispatch(const MessageView& m, const Datagram
 }
 
 std::optional<std::uint8_t> RequestHandler::socket_with(std::uint8_t group, bool alternate_ip,
-                                                       bool alternate_port) const {
+                                                        bool alternate_port) const {
   for (std::size_t i = 0; i < config_.sockets.size(); ++i) {
     const auto& r = config_.sockets[i];
     if (r.group == group && r.alternate_ip == alternate_ip && r.alternate_port == alternate_port)
@@ -92,10 +95,12 @@ std::vector<Reply> RequestHandler::on_binding(const MessageView& m, const Datagr
     ByteReader r(change->value);
     auto flags = *r.u32();
     // RFC 5780 §6.1: without an alternate address the server MUST answer CHANGE-REQUEST with 420.
-    if (!role || !other) return {error(m, in, stun::error_code::kUnknownAttribute, "No alternate address", {stun::attr::kChangeRequest})};
+    if (!role || !other)
+      return {error(m, in, stun::error_code::kUnknownAttribute, "No alternate address", {stun::attr::kChangeRequest})};
     auto target = socket_with(role->group, role->alternate_ip ^ ((flags & stun::attr::kChangeIp) != 0),
                               role->alternate_port ^ ((flags & stun::attr::kChangePort) != 0));
-    if (!target) return {error(m, in, stun::error_code::kUnknownAttribute, "No alternate address", {stun::attr::kChangeRequest})};
+    if (!target)
+      return {error(m, in, stun::error_code::kUnknownAttribute, "No alternate address", {stun::attr::kChangeRequest})};
     ++counters_.change_requests;
     via = *target;
   }
@@ -125,9 +130,11 @@ std::vector<Reply> RequestHandler::on_register(const MessageView& m, const Datag
   ++counters_.register_requests;
   auto req = decode_register_request(m);
   if (!req) return {error(m, in, stun::error_code::kBadRequest, "Bad register request")};
+  if (auto refused = authenticate(m, in, req->id, true, now)) return {std::move(*refused)};
 
   auto lifetime = config_.ttl;
-  if (req->lifetime_s) lifetime = std::clamp(std::chrono::seconds(*req->lifetime_s), std::chrono::seconds(1), config_.ttl);
+  if (req->lifetime_s)
+    lifetime = std::clamp(std::chrono::seconds(*req->lifetime_s), std::chrono::seconds(1), config_.ttl);
 
   Registration r{req->id, in.source, req->locals, in.socket, req->nat, now, now + lifetime};
   switch (registry_.upsert(std::move(r))) {
@@ -145,7 +152,9 @@ std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagr
   ++counters_.connect_requests;
   auto req = decode_connect_request(m);
   if (!req) return {error(m, in, stun::error_code::kBadRequest, "Bad connect request")};
-  if (req->self.value == req->peer.value) return {error(m, in, stun::error_code::kBadRequest, "Cannot connect to self")};
+  if (req->self.value == req->peer.value)
+    return {error(m, in, stun::error_code::kBadRequest, "Cannot connect to self")};
+  if (auto refused = authenticate(m, in, req->self, false, now)) return {std::move(*refused)};
 
   auto self = registry_.lookup(req->self.value, now);
   if (self.status != LookupStatus::Found) {
@@ -195,14 +204,76 @@ std::vector<Reply> RequestHandler::on_signal(const MessageView& m, const Datagra
   ++counters_.responses_ok;
   ++counters_.signals_relayed;
   MessageBuilder ok(stun::method::kSignal, MessageClass::Success, m.transaction);
-  return {Reply{ok.finish(), in.source, in.socket},
-          Reply{encode_signal(*sig, MessageClass::Indication, indication_id), peer.entry->mapped, peer.entry->via_socket}};
+  return {Reply{ok.finish(), in.source, in.socket}, Reply{encode_signal(*sig, MessageClass::Indication, indication_id),
+                                                          peer.entry->mapped, peer.entry->via_socket}};
 }
 
 Reply RequestHandler::error(const MessageView& m, const Datagram& in, int code, std::string_view reason,
                             const std::vector<std::uint16_t>& unknown) {
   ++counters_.error_responses[code];
   return Reply{encode_error_response(m.method(), m.transaction, code, reason, unknown), in.source, in.socket};
+}
+
+Reply RequestHandler::challenge(const MessageView& m, const Datagram& in, int code, std::string_view reason,
+                                TimePoint now) {
+  ++counters_.error_responses[code];
+  auto nonce = nonces_.issue(in.source, now);
+  MessageBuilder b(m.method(), MessageClass::Error, m.transaction);
+  b.add_error(code, reason);
+  b.add(stun::attr::kNonce, std::as_bytes(std::span(nonce.data(), nonce.size())));
+  auto bytes = b.finish();
+  // The source has not proven it receives here: never answer with more than it sent. A signed
+  // request is large enough for the nonce; a small unsigned one gets the bare refusal.
+  if (bytes.size() > in.bytes.size()) bytes = encode_error_response(m.method(), m.transaction, code, reason, {});
+  if (bytes.size() > in.bytes.size()) bytes = encode_error_response(m.method(), m.transaction, code, "", {});
+  return Reply{std::move(bytes), in.source, in.socket};
+}
+
+std::optional<Reply> RequestHandler::authenticate(const MessageView& m, const Datagram& in, const DeviceId& id,
+                                                  bool may_bind, TimePoint now) {
+  using stun::error_code::kForbidden;
+  using stun::error_code::kUnauthenticated;
+  auto sig = check_signature(m);
+  if (sig.state == SignatureState::Invalid) {
+    ++counters_.bad_signatures;
+    return challenge(m, in, kUnauthenticated, "Bad signature", now);
+  }
+  if (sig.state == SignatureState::Unsigned) {
+    // A device that never showed a key may go on unsigned, unless the operator requires keys.
+    if (!config_.require_signatures && !keys_.key_of(id)) return std::nullopt;
+    ++counters_.unsigned_refused;
+    return challenge(m, in, kUnauthenticated, "Signature required", now);
+  }
+  // Signed: the nonce first (it proves the source address, so the rest cannot be replayed).
+  auto nonce = sig.nonce ? nonces_.check(*sig.nonce, in.source, now) : NonceIssuer::Check::Wrong;
+  if (nonce == NonceIssuer::Check::Wrong) {
+    ++counters_.nonce_challenges;
+    return challenge(m, in, kUnauthenticated, "Nonce required", now);
+  }
+  if (nonce == NonceIssuer::Check::Stale) {
+    ++counters_.stale_nonces;
+    return challenge(m, in, stun::error_code::kStaleNonce, "Stale nonce", now);
+  }
+  auto outcome = KeyBindings::Outcome::Matches;
+  if (may_bind) {
+    outcome = keys_.check_or_bind(id, sig.key);
+  } else if (auto bound = keys_.key_of(id)) {
+    outcome = *bound == sig.key ? KeyBindings::Outcome::Matches : KeyBindings::Outcome::Mismatch;
+  } else if (config_.require_signatures || keys_.authorized_list()) {
+    outcome = KeyBindings::Outcome::NotAuthorized;  // signed, but the ID never registered a key
+  }
+  switch (outcome) {
+    case KeyBindings::Outcome::Bound: ++counters_.keys_bound; [[fallthrough]];
+    case KeyBindings::Outcome::Matches: ++counters_.signed_requests; return std::nullopt;
+    case KeyBindings::Outcome::Mismatch:
+      ++counters_.key_mismatches;
+      return error(m, in, kForbidden, "ID bound to another key");
+    case KeyBindings::Outcome::NotAuthorized:
+      ++counters_.not_authorized;
+      return error(m, in, kForbidden, "ID not authorized");
+    case KeyBindings::Outcome::Full: return error(m, in, stun::error_code::kRegistryFull, "Key bindings full");
+  }
+  return error(m, in, kForbidden, "Refused");
 }
 
 void RequestHandler::tick(TimePoint now) {

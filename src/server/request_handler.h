@@ -5,12 +5,14 @@
 #include <vector>
 
 #include "server/attempt_table.h"
-#include "wire/clock.h"
 #include "server/counters.h"
 #include "server/duplicate_cache.h"
+#include "server/key_bindings.h"
+#include "server/nonce.h"
 #include "server/random_source.h"
 #include "server/registry.h"
 #include "server/server_config.h"
+#include "wire/clock.h"
 #include "wire/message.h"
 
 namespace natpunch {
@@ -32,6 +34,7 @@ class RequestHandler {
   void count_send_error() { ++counters_.send_errors; }
   const ServerCounters& counters() const { return counters_; }
   const Registry& registry() const { return registry_; }
+  const KeyBindings& key_bindings() const { return keys_; }
 
  private:
   std::vector<Reply> dispatch(const MessageView& m, const Datagram& in, TimePoint now);
@@ -43,11 +46,18 @@ class RequestHandler {
   std::vector<Reply> on_signal(const MessageView& m, const Datagram& in, TimePoint now);
   Reply error(const MessageView& m, const Datagram& in, int code, std::string_view reason,
               const std::vector<std::uint16_t>& unknown = {});
+  Reply challenge(const MessageView& m, const Datagram& in, int code, std::string_view reason, TimePoint now);
+  // The identity gate for a request by `id`: an error reply when it may not proceed. `may_bind`:
+  // a registration may bind a first key; a connect request must match the bound one.
+  std::optional<Reply> authenticate(const MessageView& m, const Datagram& in, const DeviceId& id, bool may_bind,
+                                    TimePoint now);
 
   ServerConfig config_;
   RandomSource random_;
   Registry registry_;
   DuplicateCache duplicates_;
+  NonceIssuer nonces_;
+  KeyBindings keys_;
   AttemptTable attempts_;
   ServerCounters counters_;
 };

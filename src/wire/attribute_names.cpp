@@ -35,6 +35,9 @@ std::string_view name(std::uint16_t type) {
     case kSequence: return "NP-SEQUENCE";
     case kPayload: return "NP-PAYLOAD";
     case kSignalKind: return "NP-SIGNAL-KIND";
+    case kPublicKey: return "NP-PUBLIC-KEY";
+    case kSignature: return "NP-SIGNATURE";
+    case kPeerPublicKey: return "NP-PEER-PUBLIC-KEY";
     default: return "unknown";
   }
 }

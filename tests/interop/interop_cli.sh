@@ -138,6 +138,26 @@ alive "$np_PID" || fail "server died after garbage"
 expect_exit 0 "stun after garbage" "$NATPUNCH" stun --server "$server" --json --timeout 5
 [[ "$(json_field "$OUT" ok)" == true ]] || fail "stun after garbage: $OUT"
 
+# --- identity: the first key that registers an ID owns it; another key or none is refused, counted.
+ka=$WORK/keys/a.key kb=$WORK/keys/b.key
+expect_exit 1 "connect as alice (binds alice's key; the peer is unknown)" \
+  "$NATPUNCH" connect --server "$server" --id alice --peer nobody --key-file "$ka" --no-discover --attempts 1 --timeout 5 --json
+[[ "$OUT" == *"404"* ]] || fail "alice's registration should pass and the connect find no peer: $OUT"
+expect_exit 1 "connect as alice with another key" \
+  "$NATPUNCH" connect --server "$server" --id alice --peer nobody --key-file "$kb" --no-discover --attempts 1 --timeout 5 --json
+[[ "$OUT" == *"bound to another key"* ]] || fail "hijack with another key not refused clearly: $OUT"
+expect_exit 1 "connect as alice unsigned" \
+  "$NATPUNCH" connect --server "$server" --id alice --peer nobody --no-key --no-discover --attempts 1 --timeout 5 --json
+[[ "$OUT" == *"401"* ]] || fail "unsigned registration of a bound ID not refused: $OUT"
+auth_seen() { tail -1 "$WORK/np.out" | grep -q '"key_mismatches":1' && tail -1 "$WORK/np.out" | grep -q '"unsigned_refused":1'; }
+wait_until 5 auth_seen || fail "--stats does not count the refusals: $(tail -1 "$WORK/np.out")"
+pass "--stats counts identity refusals: key_mismatches=1 unsigned_refused=1"
+
+printf 'alice %s\nbob not-a-key\n' "$(printf 'ab%.0s' $(seq 32))" >"$WORK/keys/authorized"
+expect_exit 2 "server with a malformed --authorized-keys" \
+  "$NATPUNCH" server --listen 127.0.0.1:0 --authorized-keys "$WORK/keys/authorized"
+[[ "$OUT" == *authorized* && "$OUT" == *"line 2"* ]] || fail "malformed --authorized-keys not named with its line: $OUT"
+
 # --- SIGTERM stops the server cleanly, with a final stats line.
 lines_before=$(grep -c '^{"stats":' "$WORK/np.out")
 kill -TERM "$np_PID"

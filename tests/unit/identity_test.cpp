@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "identity/authorized_keys.h"
 #include "identity/device_key.h"
 #include "identity/key_file.h"
 #include "identity/key_store.h"
@@ -129,6 +130,34 @@ TEST_F(KeyStore, MalformedOrExposedFilesAreRefusedAndLeftAsTheyWere) {
 
   auto not_file = load_key_file(dir_, false);
   ASSERT_FALSE(not_file);
+}
+
+}  // namespace
+}  // namespace natpunch
+
+namespace natpunch {
+namespace {
+
+TEST(AuthorizedKeys, ParsesIdsAndKeysAndNamesTheBadLine) {
+  auto k = DeviceKey::generate();
+  auto ok = parse_authorized_keys("# home devices\n\nalice " + to_hex(k.public_key()) + "\r\n  00:11:22:33:44:55\t" +
+                                  std::string(64, 'F') + "\n");
+  ASSERT_TRUE(ok) << ok.error().describe();
+  EXPECT_EQ(ok->size(), 2u);
+  EXPECT_EQ(ok->at("alice"), k.public_key());
+  struct Case {
+    std::string text;
+    int line;
+  };
+  for (const auto& c : std::vector<Case>{{"alice\n", 1},
+                                         {"# c\nalice 12ab\n", 2},
+                                         {"alice " + std::string(64, 'a') + "\nalice " + std::string(64, 'b'), 2},
+                                         {"alice " + std::string(63, 'a') + "g\n", 1}}) {
+    auto r = parse_authorized_keys(c.text);
+    ASSERT_FALSE(r) << c.text;
+    EXPECT_EQ(r.error().line, c.line) << r.error().describe();
+  }
+  EXPECT_TRUE(parse_authorized_keys(""));  // an empty list: nobody may register
 }
 
 }  // namespace

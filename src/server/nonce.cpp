@@ -1,0 +1,63 @@
+#include "server/nonce.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cstdio>
+
+namespace natpunch {
+
+NonceIssuer::NonceIssuer(const RandomSource& random, std::chrono::seconds period)
+    : period_(period.count() > 0 ? period : std::chrono::seconds(300)) {
+  random(secret_);
+}
+
+std::int64_t NonceIssuer::period_of(TimePoint now) const {
+  return std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() / period_.count();
+}
+
+std::string NonceIssuer::make(const SocketAddress& source, std::int64_t period) const {
+  unsigned char msg[8 + 1 + 16 + 2];
+  for (int i = 0; i < 8; ++i) msg[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(period) >> (8 * i));
+  msg[8] = static_cast<unsigned char>(source.family);
+  for (int i = 0; i < 16; ++i) msg[9 + i] = source.ip[static_cast<std::size_t>(i)];
+  msg[25] = static_cast<unsigned char>(source.port >> 8);
+  msg[26] = static_cast<unsigned char>(source.port);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()), msg, sizeof msg, mac, &len);
+  char out[4 + 16 + 1 + 32 + 1];
+  std::snprintf(out, sizeof out, "np1-%016llx-", static_cast<unsigned long long>(period));
+  std::string s(out);
+  static constexpr char digits[] = "0123456789abcdef";
+  for (unsigned i = 0; i < 16; ++i) {
+    s += digits[mac[i] >> 4];
+    s += digits[mac[i] & 15];
+  }
+  return s;
+}
+
+std::string NonceIssuer::issue(const SocketAddress& source, TimePoint now) const {
+  return make(source, period_of(now));
+}
+
+NonceIssuer::Check NonceIssuer::check(std::string_view nonce, const SocketAddress& source, TimePoint now) const {
+  // "np1-" + 16 hex (period) + "-" + 32 hex (MAC)
+  if (nonce.size() != 4 + 16 + 1 + 32 || nonce.substr(0, 4) != "np1-" || nonce[20] != '-') return Check::Wrong;
+  std::uint64_t p = 0;
+  for (char c : nonce.substr(4, 16)) {
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) return Check::Wrong;
+    p = p << 4 | static_cast<unsigned>(d);
+  }
+  auto period = static_cast<std::int64_t>(p);
+  auto expect = make(source, period);
+  if (expect.size() != nonce.size() || CRYPTO_memcmp(expect.data(), nonce.data(), nonce.size()) != 0)
+    return Check::Wrong;
+  auto current = period_of(now);
+  if (period > current) return Check::Wrong;
+  return current - period <= 1 ? Check::Valid : Check::Stale;
+}
+
+}  // namespace natpunch
