@@ -176,6 +176,8 @@ std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagr
   // The requester's mapping is where this request came from: the socket it will punch with.
   PeerInfo for_requester{target.id, target.mapped, target.locals, token, true, target.nat};
   PeerInfo for_target{self.entry->id, in.source, self.entry->locals, token, false, self.entry->nat};
+  for_requester.peer_key = keys_.key_of(target.id);
+  for_target.peer_key = keys_.key_of(self.entry->id);
   attempts_.add(token, self.entry->id.value, target.id.value, now);
 
   TransactionId indication_id{};

@@ -75,6 +75,7 @@ Bytes encode_peer_info(const PeerInfo& p, MessageClass cls, std::uint16_t method
   b.add(attr::kAttemptToken, p.token);
   b.add_u32(attr::kInitiator, p.initiator ? 1 : 0);
   if (p.peer_nat) b.add(attr::kPeerNatBehavior, encode_nat_behavior(*p.peer_nat));
+  if (p.peer_key) b.add(attr::kPeerPublicKey, *p.peer_key);
   return std::move(b).finish();
 }
 
@@ -160,6 +161,12 @@ Result<PeerInfo, ParseError> decode_peer_info(const MessageView& m) {
     auto nat = decode_nat_behavior(n->value);
     if (!nat) return fail(nat.error());
     p.peer_nat = *nat;
+  }
+  if (const auto* k = m.find(attr::kPeerPublicKey)) {
+    std::array<std::byte, 32> key{};
+    if (k->value.size() != key.size()) return fail(ParseError::BadAttributeValue);
+    std::memcpy(key.data(), k->value.data(), key.size());
+    p.peer_key = key;
   }
   return p;
 }

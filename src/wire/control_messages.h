@@ -51,6 +51,9 @@ struct PeerInfo {
   AttemptToken token{};
   bool initiator = false;  // true for the side that sent the connect request
   std::optional<NatBehavior> peer_nat;
+  // The Ed25519 key the peer's ID is bound to at the server (NP-PEER-PUBLIC-KEY), when it has one:
+  // what this side pins when it authenticates the peer on the path.
+  std::optional<std::array<std::byte, 32>> peer_key;
 };
 
 // A phase signal relayed by the server between the two sides of one attempt (the smart-home

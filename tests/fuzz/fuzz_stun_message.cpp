@@ -138,7 +138,8 @@ void check_control_decoders(const MessageView& m) {
     auto m2 = parse_again(encoded, "re-encoded peer-info parses");
     auto p2 = decode_peer_info(m2);
     check(p2.ok() && p2->peer == p->peer && p2->peer_mapped == p->peer_mapped && same(p2->peer_locals, p->peer_locals) &&
-              p2->token == p->token && p2->initiator == p->initiator && p2->peer_nat == p->peer_nat,
+              p2->token == p->token && p2->initiator == p->initiator && p2->peer_nat == p->peer_nat &&
+              p2->peer_key == p->peer_key,
           "peer-info round trip");
   }
   if (auto e = decode_error_response(m)) {

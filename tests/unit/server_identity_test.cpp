@@ -146,8 +146,14 @@ TEST_F(IdentityTest, ConnectFromABoundIdMustBeSignedByItsKey) {
   auto c = send(connect_bytes("alice", "bob", &bob, std::nullopt), "203.0.113.5:4000", t0);
   ASSERT_TRUE(c.nonce);
   EXPECT_EQ(send(connect_bytes("alice", "bob", &bob, c.nonce), "203.0.113.5:4000", t0).code, 403);  // bob's key
-  EXPECT_EQ(send(connect_bytes("alice", "bob", &alice, c.nonce), "203.0.113.5:4000", t0).cls,
-            stun::MessageClass::Success);
+  auto ok = handler_.handle(Datagram{connect_bytes("alice", "bob", &alice, c.nonce), addr("203.0.113.5:4000"), 0}, t0);
+  ASSERT_EQ(ok.size(), 2u);
+  // Each side learns the key the other's ID is bound to (what it will pin on the path).
+  auto for_alice = decode_peer_info(*parse_message(ok[0].bytes));
+  auto for_bob = decode_peer_info(*parse_message(ok[1].bytes));
+  ASSERT_TRUE(for_alice && for_bob);
+  EXPECT_EQ(for_alice->peer_key, bob.public_key());
+  EXPECT_EQ(for_bob->peer_key, alice.public_key());
 }
 
 TEST_F(IdentityTest, UnsignedDevicesStillWorkUnlessKeysAreRequired) {

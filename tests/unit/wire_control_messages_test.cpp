@@ -54,6 +54,8 @@ TEST(ControlMessages, ConnectAndPeerInfoRoundTrip) {
   PeerInfo p{c.peer, addr("198.51.100.7:40000"), {addr("10.1.0.5:41000")}, {}, true};
   p.token[0] = std::byte{0x42};
   p.token[15] = std::byte{0x99};
+  p.peer_key = std::array<std::byte, 32>{};
+  (*p.peer_key)[31] = std::byte{0x7e};
   for (auto [cls, method] : {std::pair{stun::MessageClass::Success, stun::method::kConnect},
                              std::pair{stun::MessageClass::Indication, stun::method::kPeerInfo}}) {
     auto bytes = encode_peer_info(p, cls, method, kTxid);
@@ -66,6 +68,7 @@ TEST(ControlMessages, ConnectAndPeerInfoRoundTrip) {
     EXPECT_EQ(back->peer_locals, p.peer_locals);
     EXPECT_EQ(back->token, p.token);
     EXPECT_TRUE(back->initiator);
+    EXPECT_EQ(back->peer_key, p.peer_key);
   }
 }
 
