@@ -1,31 +1,23 @@
 #include "identity/authorized_keys.h"
 
+#include "identity/text_lines.h"
 #include "wire/device_id.h"
 
 namespace natpunch {
-
-namespace {
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-}  // namespace
 
 Result<std::map<std::string, PublicKey>, AuthorizedKeysProblem> parse_authorized_keys(std::string_view text) {
   if (text.size() > kMaxAuthorizedKeysFile) return fail(AuthorizedKeysProblem{0, "file too large"});
   std::map<std::string, PublicKey> out;
   int line_no = 0;
-  while (!text.empty()) {
+  std::string_view raw;
+  while (next_line(text, raw)) {
     ++line_no;
-    auto end = text.find('\n');
-    auto line = trim(text.substr(0, end));
-    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    auto line = trim_blanks(raw);
     if (line.empty() || line.front() == '#') continue;
     auto gap = line.find_first_of(" \t");
     if (gap == std::string_view::npos) return fail(AuthorizedKeysProblem{line_no, "expected 'ID PUBLIC-KEY'"});
     auto id = line.substr(0, gap);
-    auto key_text = trim(line.substr(gap));
+    auto key_text = trim_blanks(line.substr(gap));
     for (char c : id)
       if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f)
         return fail(AuthorizedKeysProblem{line_no, "the ID has a control character"});

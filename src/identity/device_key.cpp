@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -56,30 +57,11 @@ bool verify_signature(const PublicKey& key, std::span<const std::byte> message, 
   return crypto_sign_verify_detached(u8(signature.data()), u8(message.data()), message.size(), u8(key.data())) == 0;
 }
 
-std::string to_hex(const PublicKey& key) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : key) {
-    out += digits[std::to_integer<int>(b) >> 4];
-    out += digits[std::to_integer<int>(b) & 15];
-  }
-  return out;
-}
-
 std::optional<PublicKey> public_key_from_hex(std::string_view hex) {
-  if (hex.size() != 2 * kPublicKeySize) return std::nullopt;
+  auto bytes = hex.size() == 2 * kPublicKeySize ? from_hex(hex) : std::nullopt;
+  if (!bytes || bytes->size() != kPublicKeySize) return std::nullopt;
   PublicKey k{};
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < kPublicKeySize; ++i) {
-    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    k[i] = std::byte(static_cast<std::uint8_t>(hi << 4 | lo));
-  }
+  std::copy(bytes->begin(), bytes->end(), k.begin());
   return k;
 }
 

@@ -9,6 +9,8 @@
 #include <span>
 #include <string>
 
+#include "wire/bytes.h"
+
 namespace natpunch {
 
 inline constexpr std::size_t kPublicKeySize = 32;
@@ -46,8 +48,7 @@ class DeviceKey {
 // True when `signature` is `key`'s Ed25519 signature of `message`.
 bool verify_signature(const PublicKey& key, std::span<const std::byte> message, const Signature& signature);
 
-// Lower-case hex of a public key (for logs, key lists and --json), and back.
-std::string to_hex(const PublicKey& key);
+// A public key from exactly 64 hex digits (wire/bytes.h to_hex writes them).
 std::optional<PublicKey> public_key_from_hex(std::string_view hex);
 
 }  // namespace natpunch

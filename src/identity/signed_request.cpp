@@ -31,7 +31,7 @@ Bytes sign_request(ByteView finished, const DeviceKey& key, std::optional<std::s
       stun::attr::kFingerprint)
     return {};
   Bytes out(finished.begin(), finished.begin() + static_cast<std::ptrdiff_t>(fp));
-  if (nonce) append_attribute(out, stun::attr::kNonce, std::as_bytes(std::span(nonce->data(), nonce->size())));
+  if (nonce) append_attribute(out, stun::attr::kNonce, as_bytes(*nonce));
   append_attribute(out, stun::attr::kPublicKey, key.public_key());
   finish_length(out, 4 + kSignatureSize);
   auto sig = key.sign(out);
@@ -62,7 +62,7 @@ SignatureCheck check_signature(const MessageView& m) {
   put_u16_at(prefix, 2, static_cast<std::uint16_t>(sig->offset + 4 + kSignatureSize - stun::kHeaderSize));
   if (!verify_signature(c.key, prefix, s)) return {SignatureState::Invalid, {}, {}};
   if (const auto* n = m.find(stun::attr::kNonce); n && n->offset < sig->offset)
-    c.nonce = std::string(reinterpret_cast<const char*>(n->value.data()), n->value.size());
+    c.nonce = std::string(as_text(n->value));
   c.state = SignatureState::Valid;
   return c;
 }

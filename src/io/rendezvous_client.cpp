@@ -78,7 +78,7 @@ asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::signe
     const auto* n = m->find(stun::attr::kNonce);
     if (!e || !n || (e->code != stun::error_code::kUnauthenticated && e->code != stun::error_code::kStaleNonce))
       co_return o;
-    std::string fresh(reinterpret_cast<const char*>(n->value.data()), n->value.size());
+    std::string fresh(as_text(n->value));
     if (nonce_ == fresh) co_return o;  // refused with the nonce we quoted: not a nonce problem
     nonce_ = std::move(fresh);
   }

@@ -17,12 +17,13 @@ PortSequence::PortSequence(std::uint16_t lo, std::uint16_t hi, std::uint64_t see
   // Next ports after `base` first (+d, +2d, …), interleaved with the ports just before it (a NAT
   // that cycles through a small pool wraps around below the base).
   int d = peer->port_delta;
-  for (int k = 1; k <= window * (forward_only ? 2 : 1); ++k) {
-    for (int sign : {1, -1}) {
-      if (forward_only && sign < 0) continue;
-      int p = base + sign * k * d;
-      if (p >= lo_ && p <= hi_) predicted_.push_back(static_cast<std::uint16_t>(p));
-    }
+  // As many predictions either way: 2·window forward from a fresh base, ±window around a stale one.
+  auto add = [&](int p) {
+    if (p >= lo_ && p <= hi_) predicted_.push_back(static_cast<std::uint16_t>(p));
+  };
+  for (int k = 1; k <= (forward_only ? 2 * window : window); ++k) {
+    add(base + k * d);
+    if (!forward_only) add(base - k * d);
   }
 }
 

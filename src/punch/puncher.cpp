@@ -16,6 +16,9 @@ constexpr milliseconds kReintroduceEvery{400};
 constexpr int kMaxReintroductions = 8;
 constexpr milliseconds kHintWait{400};  // ListenerReady waits at most this long for the hint
 
+// How many ports around the base the sprayer predicts first (sequential peers).
+int prediction_window(const PunchTuning& t) { return std::min(t.probes / 2, 4 * std::max(t.ports, 16)); }
+
 std::chrono::microseconds interval_of(double rate) {
   return rate > 0 ? std::chrono::microseconds(std::max<long long>(1, static_cast<long long>(1e6 / rate)))
                   : std::chrono::microseconds(0);
@@ -98,7 +101,7 @@ void Puncher::begin_step(std::size_t index, TimePoint now, std::vector<OutDatagr
                s_.self_nat->allocation == Allocation::Sequential;
   if (st.role == BirthdayRole::Sprayer && !ports_)
     ports_ = std::make_unique<PortSequence>(t.port_lo, t.port_hi, rng_(), s_.peer_mapped.port, s_.peer_nat,
-                                            std::min(t.probes / 2, 4 * std::max(t.ports, 16)));
+                                            prediction_window(t));
   if (phase_ == Phase::WaitSignal && early_signal_) {
     auto kind = *early_signal_;
     early_signal_.reset();
@@ -217,8 +220,8 @@ void Puncher::use_hint(const SocketAddress& hint) {
       s_.peer_nat->allocation != Allocation::Sequential || hint.family != s_.peer_mapped.family)
     return;
   const auto& t = s_.tuning;
-  ports_ = std::make_unique<PortSequence>(t.port_lo, t.port_hi, rng_(), hint.port, s_.peer_nat,
-                                          std::min(t.probes / 2, 4 * std::max(t.ports, 16)), true);
+  ports_ =
+      std::make_unique<PortSequence>(t.port_lo, t.port_hi, rng_(), hint.port, s_.peer_nat, prediction_window(t), true);
 }
 
 void Puncher::on_hint_response(const InDatagram& d, TimePoint now, std::vector<OutDatagram>& out) {

@@ -4,7 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <cstdio>
+#include "wire/bytes.h"
 
 namespace natpunch {
 
@@ -27,15 +27,11 @@ std::string NonceIssuer::make(const SocketAddress& source, std::int64_t period) 
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()), msg, sizeof msg, mac, &len);
-  char out[4 + 16 + 1 + 32 + 1];
-  std::snprintf(out, sizeof out, "np1-%016llx-", static_cast<unsigned long long>(period));
-  std::string s(out);
-  static constexpr char digits[] = "0123456789abcdef";
-  for (unsigned i = 0; i < 16; ++i) {
-    s += digits[mac[i] >> 4];
-    s += digits[mac[i] & 15];
-  }
-  return s;
+  std::array<std::byte, 8> be{};  // the period, big-endian: its hex reads as the number
+  for (int i = 0; i < 8; ++i)
+    be[static_cast<std::size_t>(i)] =
+        std::byte(static_cast<std::uint8_t>(static_cast<std::uint64_t>(period) >> (56 - 8 * i)));
+  return "np1-" + to_hex(be) + "-" + to_hex(ByteView(reinterpret_cast<const std::byte*>(mac), 16));
 }
 
 std::string NonceIssuer::issue(const SocketAddress& source, TimePoint now) const {
@@ -45,12 +41,10 @@ std::string NonceIssuer::issue(const SocketAddress& source, TimePoint now) const
 NonceIssuer::Check NonceIssuer::check(std::string_view nonce, const SocketAddress& source, TimePoint now) const {
   // "np1-" + 16 hex (period) + "-" + 32 hex (MAC)
   if (nonce.size() != 4 + 16 + 1 + 32 || nonce.substr(0, 4) != "np1-" || nonce[20] != '-') return Check::Wrong;
+  auto digits = from_hex(nonce.substr(4, 16));
+  if (!digits || digits->size() != 8) return Check::Wrong;
   std::uint64_t p = 0;
-  for (char c : nonce.substr(4, 16)) {
-    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-    if (d < 0) return Check::Wrong;
-    p = p << 4 | static_cast<unsigned>(d);
-  }
+  for (auto d : *digits) p = p << 8 | std::to_integer<std::uint64_t>(d);
   auto period = static_cast<std::int64_t>(p);
   auto expect = make(source, period);
   if (expect.size() != nonce.size() || CRYPTO_memcmp(expect.data(), nonce.data(), nonce.size()) != 0)

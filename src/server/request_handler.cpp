@@ -222,7 +222,7 @@ Reply RequestHandler::challenge(const MessageView& m, const Datagram& in, int co
   auto nonce = nonces_.issue(in.source, now);
   MessageBuilder b(m.method(), MessageClass::Error, m.transaction);
   b.add_error(code, reason);
-  b.add(stun::attr::kNonce, std::as_bytes(std::span(nonce.data(), nonce.size())));
+  b.add(stun::attr::kNonce, as_bytes(nonce));
   auto bytes = b.finish();
   // The source has not proven it receives here: never answer with more than it sent. A signed
   // request is large enough for the nonce; a small unsigned one gets the bare refusal.

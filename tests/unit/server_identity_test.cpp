@@ -55,7 +55,7 @@ class IdentityTest : public ::testing::Test {
     Answer a{m.cls(), 0, std::nullopt};
     if (auto e = decode_error_response(m)) a.code = e->code;
     if (const auto* n = m.find(stun::attr::kNonce))
-      a.nonce = std::string(reinterpret_cast<const char*>(n->value.data()), n->value.size());
+      a.nonce = std::string(as_text(n->value));
     if (a.cls == stun::MessageClass::Error) {
       EXPECT_LE(r[0].bytes.size(), b.size()) << "a refusal is never larger than the request (amplification ≤ 1)";
     }
@@ -177,7 +177,7 @@ TEST_F(IdentityTest, AuthorizedKeysReplaceTrustOnFirstUse) {
     auto first = h.handle(Datagram{register_bytes(id, &k, std::nullopt), addr("203.0.113.5:4000"), 0}, t0);
     auto m = parse_message(first[0].bytes);
     const auto* n = m->find(stun::attr::kNonce);
-    std::string nonce(reinterpret_cast<const char*>(n->value.data()), n->value.size());
+    std::string nonce(as_text(n->value));
     auto second = h.handle(Datagram{register_bytes(id, &k, nonce), addr("203.0.113.5:4000"), 0}, t0);
     auto reply = parse_message(second[0].bytes);
     auto e = decode_error_response(*reply);
