@@ -1,0 +1,133 @@
+// One QUIC connection (RFC 9000, ngtcp2 0.12) on a punched path, with mutual TLS 1.3 (GnuTLS) where
+// each side's certificate carries its device key and is checked against the key the rendezvous
+// server's peer-info delivered (docs/security.md). The shape of every engine here (STYLE.md
+// example 1): told the time and the datagrams that arrive, it answers with datagrams to send and its
+// next deadline. The initiator of a connect is the QUIC client; the agent answering it the server.
+//
+// What the application sees: `established` once the peer is authenticated, whole messages on
+// bidirectional streams (one message per stream, ended by FIN), and `closed` with a reason.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "identity/device_key.h"
+#include "wire/address.h"
+#include "wire/bytes.h"
+#include "wire/clock.h"
+#include "wire/result.h"
+
+namespace natpunch {
+
+enum class SessionRole { Client, Server };
+
+struct SessionConfig {
+  SessionRole role = SessionRole::Client;
+  SocketAddress local;   // the socket's own address, as the io layer reports it (stable per socket)
+  SocketAddress remote;  // the peer's address on the punched path (the client's first destination)
+  // The peer's identity key. Set: the handshake fails unless the peer's certificate carries exactly
+  // this key. Unset (the peer registered without a key): encrypted but unauthenticated, reported so.
+  std::optional<PublicKey> peer_key;
+  std::chrono::milliseconds initial_rtt{100};   // the RTT measured while punching, when known
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds idle_timeout{30000};  // RFC 9000 §10.1 max_idle_timeout
+  std::chrono::milliseconds keepalive{15000};     // PING after this much quiet (0 = none)
+  std::size_t max_message = 64 * 1024;            // a bigger inbound message closes the connection
+};
+
+struct OutPacket {
+  SocketAddress to;
+  Bytes bytes;
+};
+
+struct SessionEvent {
+  enum class Kind { Established, Message, Closed } kind;
+  std::int64_t stream = -1;  // Message: the stream it came on (answer on the same stream)
+  Bytes data;                // Message: the whole message
+  std::string reason;        // Closed: why
+};
+
+// Why a session ended, in words a user can act on.
+struct CloseInfo {
+  bool by_peer = false;
+  bool idle_timeout = false;
+  bool handshake_failed = false;
+  bool pin_mismatch = false;  // our check of the peer's key failed (man in the middle, or a stale key)
+  std::string reason;
+};
+
+class QuicSession {
+ public:
+  // `key` (our identity) must outlive the session; nullptr: an ephemeral key is made for it.
+  static Result<std::unique_ptr<QuicSession>, std::string> create(const SessionConfig& config, const DeviceKey* key,
+                                                                  TimePoint now);
+  ~QuicSession();
+  QuicSession(const QuicSession&) = delete;
+  QuicSession& operator=(const QuicSession&) = delete;
+
+  // A client's first flight (Initial); nothing for a server, which waits for it.
+  std::vector<OutPacket> start(TimePoint now);
+  // A QUIC datagram from the path (the io layer has already set STUN-framed ones aside).
+  std::vector<OutPacket> on_datagram(ByteView bytes, const SocketAddress& from, TimePoint now);
+  // Called at (or after) next_deadline(): retransmission, keepalive, idle and handshake timeouts.
+  std::vector<OutPacket> on_timer(TimePoint now);
+  std::optional<TimePoint> next_deadline() const;
+
+  // Sends `data` as one message on a new stream (client or server). Flushed by the next call that
+  // returns packets, or by flush().
+  Result<std::int64_t, std::string> send_message(ByteView data);
+  // Answers a message on the stream it arrived on.
+  Result<std::int64_t, std::string> reply(std::int64_t stream, ByteView data);
+  std::vector<OutPacket> flush(TimePoint now);
+  // Closes with NO_ERROR (application code 0): the packet that tells the peer.
+  std::vector<OutPacket> close(TimePoint now, std::string reason = "closed");
+
+  std::vector<SessionEvent> take_events();
+  bool established() const { return established_; }
+  bool closed() const { return closed_.has_value(); }
+  const std::optional<CloseInfo>& close_info() const { return closed_; }
+  // The key the peer's certificate carried (after the handshake), and whether it was pinned.
+  const std::optional<PublicKey>& peer_certificate_key() const { return seen_peer_key_; }
+  bool peer_authenticated() const { return established_ && config_.peer_key.has_value(); }
+  SocketAddress remote() const { return remote_; }
+  std::chrono::milliseconds handshake_time() const { return handshake_time_; }
+
+  struct Impl;  // ngtcp2/GnuTLS callbacks reach the session through it
+
+ private:
+  QuicSession(const SessionConfig& config, TimePoint now);
+  Result<bool, std::string> init_tls(const DeviceKey& key);
+  Result<bool, std::string> init_client(TimePoint now);
+  Result<bool, std::string> init_server(ByteView first, const SocketAddress& from, TimePoint now);
+  std::vector<OutPacket> write(TimePoint now);
+  std::vector<OutPacket> fail_with(int liberr, CloseInfo info, TimePoint now);
+  void set_closed(CloseInfo info);
+  void mark_established();
+
+  SessionConfig config_;
+  std::unique_ptr<Impl> impl_;
+  TimePoint started_;
+  TimePoint last_now_;
+  SocketAddress remote_;
+  bool established_ = false;
+  bool pin_checked_ = false;
+  bool close_sent_ = false;
+  std::optional<CloseInfo> closed_;
+  std::optional<PublicKey> seen_peer_key_;
+  std::chrono::milliseconds handshake_time_{0};
+  std::vector<SessionEvent> events_;
+
+  struct StreamOut {
+    Bytes data;
+    std::size_t sent = 0;
+    bool fin_sent = false;
+  };
+  std::map<std::int64_t, StreamOut> out_;   // data stays here until the stream closes (ngtcp2 keeps pointers)
+  std::map<std::int64_t, Bytes> in_;        // partial inbound messages
+};
+
+}  // namespace natpunch
