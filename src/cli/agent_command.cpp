@@ -8,6 +8,7 @@
 #include "cli/device.h"
 #include "cli/punch_options.h"
 #include "io/endpoint.h"
+#include "io/session_runner.h"
 #include "io/traversal.h"
 
 namespace natpunch::cli {
@@ -97,16 +98,37 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
               {"probes_sent", path.outcome.probes_sent}},
              "connected to '" + info->peer.value + "' by " + std::string(to_string(path.outcome.method)) + " in " +
                  std::to_string(ms) + " ms, remote " + path.outcome.remote.to_string());
+    // The path carries a QUIC session (TLS 1.3); the initiator must present the key its ID is bound
+    // to (from the peer-info), or the handshake fails.
     auto& sock = path_socket(path, *d.client);
-    auto stats = co_await serve_path(
-        sock, path.outcome.remote, info->token, milliseconds(static_cast<long long>(o.keepalive_s * 1000)),
-        milliseconds(static_cast<long long>(o.idle_s * 1000)), [&](const std::string& text) {
+    SessionOptions sopt;
+    sopt.key = d.key.get();
+    sopt.peer_key = info->peer_key;
+    sopt.keepalive = milliseconds(static_cast<long long>(o.keepalive_s * 1000));
+    sopt.idle_timeout = milliseconds(static_cast<long long>(o.idle_s * 1000));
+    sopt.handshake_timeout = milliseconds(10000);
+    auto session_started = steady_clock::now();
+    auto summary = co_await run_server_session(
+        sock, path.outcome.remote, info->token, sopt,
+        [&](const std::string& text) {
           log.emit({{"event", "message"}, {"peer", info->peer.value}, {"bytes", text.size()}},
                    "echoed " + std::to_string(text.size()) + " bytes from '" + info->peer.value + "'");
-        });
-    log.emit({{"event", "closed"}, {"peer", info->peer.value}, {"messages", stats.messages}, {"reason", stats.ended}},
-             "session with '" + info->peer.value + "' ended: " + stats.ended);
-    if (o.once) co_return kExitOk;
+        },
+        stopping);
+    auto session_ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - session_started).count();
+    log.emit({{"event", "closed"},
+              {"peer", info->peer.value},
+              {"messages", summary.messages},
+              {"reason", summary.ended},
+              {"established", summary.established},
+              {"peer_authenticated", summary.peer_authenticated},
+              {"handshake_ms", summary.handshake.count()},
+              {"session_ms", session_ms}},
+             "session with '" + info->peer.value + "' ended: " + summary.ended +
+                 (summary.established ? (summary.peer_authenticated ? " (QUIC, peer authenticated)"
+                                                                    : " (QUIC, peer NOT authenticated: it has no key)")
+                                      : " (no session was established)"));
+    if (o.once) co_return summary.established ? kExitOk : kExitFailed;
     next_refresh = std::min(next_refresh, steady_clock::now());  // refresh soon after a session
   }
   co_return kExitOk;
@@ -153,7 +175,8 @@ Runner add_agent_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--once", o->once, "Exit after the first connection attempt and its session (exit 1 if it failed)");
   cmd->add_flag("--json", o->json,
-                "One JSON object per event: registered, connected, message, closed, failed, mapping-changed, error");
+                "One JSON object per event: registered, connected (path punched), message, closed (reason, "
+                "established, peer_authenticated, handshake_ms, session_ms), failed, mapping-changed, error");
   cmd->footer("Example:\n  natpunch agent --server 203.0.113.1:3478 --id home --json");
   return [o] { return run_agent(*o); };
 }

@@ -6,6 +6,7 @@
 #include "cli/device.h"
 #include "cli/punch_options.h"
 #include "io/endpoint.h"
+#include "io/session_runner.h"
 #include "io/traversal.h"
 
 namespace natpunch::cli {
@@ -19,6 +20,7 @@ struct ConnectOptions {
   PunchOptions punch;
   std::string peer;
   std::string message;
+  std::string peer_key;  // --peer-key: pin this key instead of the one the peer-info carries
   double timeout_s = 60;
   int attempts = 3;
   bool json = false;
@@ -31,8 +33,12 @@ struct ConnectReport {
   std::string human;
 };
 
+nlohmann::json key_json(const std::optional<PublicKey>& k) {
+  return k ? nlohmann::json(to_hex(*k)) : nlohmann::json(nullptr);
+}
+
 asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const PunchTuning& tuning,
-                                   std::optional<Method> method) {
+                                   std::optional<Method> method, std::optional<PublicKey> pinned) {
   ConnectReport rep;
   auto start = steady_clock::now();
   auto deadline = start + milliseconds(static_cast<long long>(o.timeout_s * 1000));
@@ -96,20 +102,38 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
                 local + " <-> " + path.outcome.remote.to_string() +
                 "\n  punching took " + std::to_string(path.outcome.elapsed.count()) + " ms, " +
                 std::to_string(path.outcome.probes_sent) + " probes";
-    if (!o.message.empty()) {
-      auto left = std::max(milliseconds(500), std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now()));
-      auto reply = co_await exchange_message(sock, path.outcome.remote, info->token, o.message,
-                                             std::min(left, milliseconds(5000)), packets);
-      rep.j["packets_sent"] = packets;
-      if (!reply) {
-        send_close(sock, path.outcome.remote, info->token);
-        rep.j["ok"] = false;
-        co_return fail_with("path found but the message was not echoed: " + reply.error());
-      }
-      rep.j["reply"] = *reply;
-      rep.human += "\n  echo: \"" + *reply + "\"";
+    // The path carries a QUIC session (TLS 1.3): the peer must prove it holds the key its ID is
+    // bound to (from the peer-info, or --peer-key), or the handshake fails: never a plaintext path.
+    SessionOptions sopt;
+    sopt.key = d.key.get();
+    sopt.peer_key = pinned ? pinned : info->peer_key;
+    auto left = std::max(milliseconds(1000), std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now()));
+    std::optional<std::string> message;
+    if (!o.message.empty()) message = o.message;
+    auto session = co_await run_client_session(sock, path.outcome.remote, info->token, sopt, message,
+                                               std::min(left, milliseconds(15000)));
+    packets += session.summary.packets_sent;
+    rep.j["packets_sent"] = packets;
+    rep.j["session"] = {{"protocol", "QUIC v1, TLS 1.3"},
+                        {"established", session.summary.established},
+                        {"peer_authenticated", session.summary.peer_authenticated},
+                        {"pinned_key", key_json(sopt.peer_key)},
+                        {"pinned_from", pinned ? "--peer-key" : (info->peer_key ? "peer-info" : "none")},
+                        {"peer_key", key_json(session.summary.peer_certificate_key)},
+                        {"handshake_ms", session.summary.handshake.count()}};
+    if (!session.error.empty()) {
+      rep.j["ok"] = false;
+      co_return fail_with(session.error);
     }
-    send_close(sock, path.outcome.remote, info->token);
+    rep.human += session.summary.peer_authenticated
+                     ? "\n  session: QUIC + TLS 1.3, peer authenticated by its key " +
+                           to_hex(*session.summary.peer_certificate_key).substr(0, 16) + "…"
+                     : "\n  session: QUIC + TLS 1.3, encrypted but NOT authenticated (the peer has no key "
+                       "bound to its ID; pin one with --peer-key)";
+    if (session.reply) {
+      rep.j["reply"] = *session.reply;
+      rep.human += "\n  echo: \"" + *session.reply + "\"";
+    }
     rep.ok = true;
     rep.exit_code = kExitOk;
     rep.j["elapsed_ms"] = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count();
@@ -126,15 +150,21 @@ int run_connect(const ConnectOptions& o) {
   if (!tuning) return report_failure(o.json, tuning.error(), kExitUsage);
   if (o.attempts < 1 || o.attempts > 20) return report_failure(o.json, "--attempts must be 1..20", kExitUsage);
   if (o.timeout_s <= 0 || o.timeout_s > 3600) return report_failure(o.json, "--timeout must be in (0, 3600]", kExitUsage);
-  if (o.message.size() > kMaxPayload)
-    return report_failure(o.json, "--message is limited to " + std::to_string(kMaxPayload) + " bytes", kExitUsage);
+  if (o.message.size() > kMaxSessionMessage)
+    return report_failure(o.json, "--message is limited to " + std::to_string(kMaxSessionMessage) + " bytes",
+                          kExitUsage);
+  std::optional<PublicKey> pinned;
+  if (!o.peer_key.empty()) {
+    pinned = public_key_from_hex(o.peer_key);
+    if (!pinned) return report_failure(o.json, "--peer-key must be 64 hex digits (as `natpunch key` prints)", kExitUsage);
+  }
   asio::io_context io;
   auto d = open_device(io, o.device);
   if (!d) {
     bool usage = d.error().rfind("usage: ", 0) == 0;
     return report_failure(o.json, usage ? d.error().substr(7) : d.error(), usage ? kExitUsage : kExitFailed);
   }
-  auto rep = run_to_completion(io, run(*d, o, tuning->first, tuning->second));
+  auto rep = run_to_completion(io, run(*d, o, tuning->first, tuning->second, pinned));
   if (o.json) std::cout << rep.j.dump() << std::endl;
   else (rep.ok ? std::cout : std::cerr) << rep.human << std::endl;
   return rep.exit_code;
@@ -147,14 +177,20 @@ Runner add_connect_command(CLI::App& app) {
   add_device_options(*cmd, o->device);
   cmd->add_option("--peer", o->peer, "The peer's ID")->required();
   cmd->add_option("--message", o->message, "Text to send once connected; waits for the peer's echo");
+  cmd->add_option("--peer-key", o->peer_key,
+                  "Pin the peer's identity key yourself (64 hex digits, from `natpunch key` on the peer) instead "
+                  "of trusting the key the rendezvous server's peer-info delivers");
   cmd->add_option("--timeout", o->timeout_s, "Overall seconds before giving up")->capture_default_str();
   cmd->add_option("--attempts", o->attempts, "Connection attempts (each from the connect request)")
       ->capture_default_str();
   add_punch_options(*cmd, o->punch);
   cmd->add_flag("--json", o->json,
                 "Print one JSON object: ok, peer, method, local, remote, elapsed_ms, packets_sent, attempts, "
-                "nat{self,peer}, reply (error when ok is false)");
-  cmd->footer("Exit status: 0 connected (and echoed, with --message), 1 failed, 2 usage error.\n"
+                "nat{self,peer}, session{protocol, established, peer_authenticated, pinned_key, pinned_from, peer_key, "
+                "handshake_ms}, reply (error when ok is false)");
+  cmd->footer("Once a path is punched, a QUIC session (TLS 1.3) runs on it; the peer must present the key its\n"
+              "ID is bound to (or --peer-key), else the handshake fails and nothing is sent.\n"
+              "Exit status: 0 connected (and echoed, with --message), 1 failed, 2 usage error.\n"
               "Example:\n  natpunch connect --server 203.0.113.1:3478 --id phone --peer home --message hello --json");
   return [o] { return run_connect(*o); };
 }

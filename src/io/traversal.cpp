@@ -18,29 +18,6 @@ std::uint64_t strong_seed() {
   return seed;
 }
 
-Bytes punch_bytes(const AttemptToken& token, PunchStage stage, const SocketAddress& to, std::uint32_t seq,
-                  std::string_view payload = {}) {
-  PunchPacket p;
-  p.token = token;
-  p.stage = stage;
-  p.target = to;
-  p.sequence = seq;
-  p.payload.assign(as_bytes(payload).begin(), as_bytes(payload).end());
-  return encode_punch(p, random_transaction_id());
-}
-
-// A probe after our side has connected (the peer lost our confirms): ack it so its side completes.
-void ack_late_probe(udp::socket& socket, const SocketAddress& from, const AttemptToken& token, const PunchPacket& probe) {
-  PunchPacket ack;
-  ack.token = token;
-  ack.stage = PunchStage::Ack;
-  ack.target = from;
-  ack.reached_at = probe.target;
-  auto bytes = encode_punch(ack, random_transaction_id());
-  asio::error_code ec;
-  socket.send_to(asio::buffer(bytes), to_endpoint(from), 0, ec);
-}
-
 }  // namespace
 
 asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self, std::optional<NatBehavior> self_nat,
@@ -96,104 +73,6 @@ asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self,
 
 udp::socket& path_socket(Path& path, RendezvousClient& client) {
   return path.own_socket ? *path.own_socket : client.socket();
-}
-
-void send_close(udp::socket& socket, const SocketAddress& remote, const AttemptToken& token) {
-  auto bytes = punch_bytes(token, PunchStage::Close, remote, 0);
-  asio::error_code ec;
-  for (int i = 0; i < 2; ++i) socket.send_to(asio::buffer(bytes), to_endpoint(remote), 0, ec);
-}
-
-asio::awaitable<Result<std::string, std::string>> exchange_message(udp::socket& socket, const SocketAddress& remote,
-                                                                   const AttemptToken& token, std::string text,
-                                                                   milliseconds timeout, std::uint64_t& packets_sent) {
-  if (text.size() > kMaxPayload) text.resize(kMaxPayload);
-  const std::uint32_t seq = 1;
-  auto request = punch_bytes(token, PunchStage::Data, remote, seq, text);
-  asio::steady_timer timer(socket.get_executor());
-  std::array<std::byte, 2048> buf{};
-  udp::endpoint from;
-  auto end = steady_clock::now() + timeout;
-  while (steady_clock::now() < end) {
-    asio::error_code ec;
-    socket.send_to(asio::buffer(request), to_endpoint(remote), 0, ec);
-    ++packets_sent;
-    auto resend = std::min(end, steady_clock::now() + milliseconds(200));
-    while (steady_clock::now() < resend) {
-      timer.expires_at(resend);
-      auto r = co_await (socket.async_receive_from(asio::buffer(buf), from, use_nothrow) || timer.async_wait(use_nothrow));
-      if (r.index() == 1) break;
-      auto [rec, n] = std::get<0>(r);
-      if (rec) continue;
-      auto p = read_punch(ByteView(buf.data(), n), token);
-      if (p && p->stage == PunchStage::DataReply && p->sequence == seq)
-        co_return std::string(as_text(p->payload));
-      if (p && p->stage == PunchStage::Probe) ack_late_probe(socket, from_endpoint(from), token, *p);
-    }
-  }
-  co_return fail(std::string("no echo from the peer within ") + std::to_string(timeout.count()) + " ms");
-}
-
-asio::awaitable<ServeStats> serve_path(udp::socket& socket, const SocketAddress& remote, const AttemptToken& token,
-                                       milliseconds keepalive, milliseconds idle_timeout,
-                                       std::function<void(const std::string&)> on_message) {
-  ServeStats stats;
-  asio::steady_timer timer(socket.get_executor());
-  std::array<std::byte, 2048> buf{};
-  udp::endpoint from;
-  auto last_heard = steady_clock::now();
-  auto next_keepalive = steady_clock::now() + keepalive;
-  std::uint32_t seq = 0;
-  for (;;) {
-    auto now = steady_clock::now();
-    if (now - last_heard >= idle_timeout) {
-      stats.ended = "idle timeout";
-      co_return stats;
-    }
-    if (now >= next_keepalive) {
-      auto ka = punch_bytes(token, PunchStage::Keepalive, remote, ++seq);
-      asio::error_code ec;
-      socket.send_to(asio::buffer(ka), to_endpoint(remote), 0, ec);
-      next_keepalive = now + keepalive;
-    }
-    timer.expires_at(std::min(next_keepalive, last_heard + idle_timeout));
-    auto r = co_await (socket.async_receive_from(asio::buffer(buf), from, use_nothrow) || timer.async_wait(use_nothrow));
-    if (r.index() == 1) {
-      auto [tec] = std::get<1>(r);
-      if (tec && tec != asio::error::operation_aborted) {
-        stats.ended = "stopped";
-        co_return stats;
-      }
-      continue;
-    }
-    auto [ec, n] = std::get<0>(r);
-    if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
-      stats.ended = "stopped";
-      co_return stats;
-    }
-    if (ec) continue;
-    auto p = read_punch(ByteView(buf.data(), n), token);
-    if (!p || from_endpoint(from) != remote) continue;
-    last_heard = steady_clock::now();
-    switch (p->stage) {
-      case PunchStage::Data: {
-        ++stats.messages;
-        auto reply = punch_bytes(token, PunchStage::DataReply, remote, p->sequence, as_text(p->payload));
-        asio::error_code sec;
-        socket.send_to(asio::buffer(reply), to_endpoint(remote), 0, sec);
-        if (on_message) on_message(std::string(as_text(p->payload)));
-        break;
-      }
-      case PunchStage::Probe:  // a late probe: keep acking so the peer's side completes
-        ack_late_probe(socket, remote, token, *p);
-        break;
-      case PunchStage::Close:
-        stats.ended = "closed by peer";
-        co_return stats;
-      default:
-        break;
-    }
-  }
 }
 
 }  // namespace natpunch

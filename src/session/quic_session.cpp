@@ -423,8 +423,8 @@ std::vector<OutPacket> QuicSession::on_datagram(ByteView bytes, const SocketAddr
         info.pin_mismatch = true;
         info.handshake_failed = true;
         info.reason = seen_peer_key_
-                          ? "the peer's certificate key does not match the key the rendezvous server "
-                            "delivered (a man in the middle, or a stale key): handshake refused"
+                          ? "the peer's certificate key does not match the pinned key (a man in the "
+                            "middle, or a stale key): handshake refused"
                           : "the peer presented no Ed25519 identity certificate: handshake refused";
         return fail_with(NGTCP2_ERR_CRYPTO, std::move(info), now);
       }

@@ -25,6 +25,9 @@ namespace natpunch {
 
 enum class SessionRole { Client, Server };
 
+// The largest message one stream carries (a bigger inbound one closes the connection).
+inline constexpr std::size_t kMaxSessionMessage = 64 * 1024;
+
 struct SessionConfig {
   SessionRole role = SessionRole::Client;
   SocketAddress local;   // the socket's own address, as the io layer reports it (stable per socket)
@@ -36,7 +39,7 @@ struct SessionConfig {
   std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds idle_timeout{30000};  // RFC 9000 §10.1 max_idle_timeout
   std::chrono::milliseconds keepalive{15000};     // PING after this much quiet (0 = none)
-  std::size_t max_message = 64 * 1024;            // a bigger inbound message closes the connection
+  std::size_t max_message = kMaxSessionMessage;
 };
 
 struct OutPacket {

@@ -1,5 +1,6 @@
 // The traversal path over real sockets on loopback: the real server introduces two clients, both
 // run the Puncher through the io driver at once, then a message crosses the path and is echoed.
+#include "io/session_runner.h"
 #include "io/traversal.h"
 #include "loopback_harness.h"
 
@@ -60,24 +61,37 @@ TEST_F(TraversalLoopback, BothSidesFindTheSamePathAndAMessageIsEchoed) {
   EXPECT_EQ(pa->outcome.remote, bob->local_address());
   EXPECT_EQ(pb->outcome.remote, alice->local_address());
 
-  // Bob serves the path; alice sends a message and gets it back, then closes the session.
-  std::optional<ServeStats> served;
+  // Bob serves the path over QUIC; alice (the QUIC client) pins bob's key, sends a message on a
+  // stream, gets it back, and closes the session.
+  auto alice_key = DeviceKey::generate();
+  auto bob_key = DeviceKey::generate();
+  SessionOptions bob_side;
+  bob_side.key = &bob_key;
+  bob_side.peer_key = alice_key.public_key();
+  bob_side.keepalive = 1000ms;
+  bob_side.idle_timeout = 5000ms;
+  SessionOptions alice_side = bob_side;
+  alice_side.key = &alice_key;
+  alice_side.peer_key = bob_key.public_key();
+  std::optional<SessionSummary> served;
   std::vector<std::string> seen;
+  bool stopping = false;
   asio::co_spawn(io_,
-                 test::store(serve_path(path_socket(*pb, *bob), pb->outcome.remote, info_b->token, 1000ms, 5000ms,
-                                        [&](const std::string& t) { seen.push_back(t); }),
+                 test::store(run_server_session(path_socket(*pb, *bob), pb->outcome.remote, info_b->token, bob_side,
+                                                [&](const std::string& t) { seen.push_back(t); }, stopping),
                              served),
                  asio::detached);
-  std::uint64_t packets = 0;
-  auto reply = *run(io_, exchange_message(path_socket(*pa, *alice), pa->outcome.remote, info_a->token, "hello",
-                                          2000ms, packets));
-  ASSERT_TRUE(reply.ok()) << reply.error();
-  EXPECT_EQ(*reply, "hello");
-  send_close(path_socket(*pa, *alice), pa->outcome.remote, info_a->token);
+  auto result = *run(io_, run_client_session(path_socket(*pa, *alice), pa->outcome.remote, info_a->token,
+                                             alice_side, std::string("hello"), 5000ms));
+  ASSERT_TRUE(result.error.empty()) << result.error;
+  ASSERT_TRUE(result.reply.has_value());
+  EXPECT_EQ(*result.reply, "hello");
+  EXPECT_TRUE(result.summary.peer_authenticated);
   deadline = std::chrono::steady_clock::now() + 5s;
   while (!served && std::chrono::steady_clock::now() < deadline) io_.run_one_for(20ms);
   ASSERT_TRUE(served.has_value());
   EXPECT_EQ(served->ended, "closed by peer");
+  EXPECT_TRUE(served->peer_authenticated);
   EXPECT_EQ(served->messages, 1u);
   EXPECT_EQ(seen, std::vector<std::string>{"hello"});
 }

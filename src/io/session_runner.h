@@ -1,0 +1,59 @@
+// Runs a QUIC session (src/session) on a punched path's socket: feeds it the datagrams and timer
+// expiries, sends what it answers, and sets STUN-framed datagrams (late punch probes) aside for the
+// caller. Two uses: the initiator's exchange (handshake, one message and its echo, close) and the
+// agent's service (echo every message until the peer closes, goes silent, or we stop).
+#pragma once
+
+#include <asio/ip/udp.hpp>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "identity/device_key.h"
+#include "io/awaitable.h"
+#include "session/quic_session.h"
+#include "wire/control_messages.h"
+
+namespace natpunch {
+
+struct SessionOptions {
+  const DeviceKey* key = nullptr;     // our identity (nullptr: an ephemeral key, unauthenticated to the peer)
+  std::optional<PublicKey> peer_key;  // pinned; from the peer-info, or from the user
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds idle_timeout{30000};
+  std::chrono::milliseconds keepalive{15000};
+  std::chrono::milliseconds initial_rtt{100};
+};
+
+struct SessionSummary {
+  bool established = false;
+  bool peer_authenticated = false;
+  std::optional<PublicKey> peer_certificate_key;
+  std::chrono::milliseconds handshake{0};
+  std::uint64_t messages = 0;
+  std::uint64_t packets_sent = 0;
+  std::optional<CloseInfo> closed;
+  std::string ended;  // in words: "closed by peer", "idle timeout: …", "stopped", a handshake failure
+};
+
+// The initiator's side: QUIC client on `socket` toward `remote`; when `message` is set, sends it on
+// a stream and waits for the echo (returned in `reply`), then closes. `timeout` bounds it all.
+struct ExchangeResult {
+  SessionSummary summary;
+  std::optional<std::string> reply;
+  std::string error;  // empty on success
+};
+asio::awaitable<ExchangeResult> run_client_session(asio::ip::udp::socket& socket, const SocketAddress& remote,
+                                                   const AttemptToken& token, const SessionOptions& options,
+                                                   std::optional<std::string> message,
+                                                   std::chrono::milliseconds timeout);
+
+// The agent's side: QUIC server on `socket` for the client at `remote`; echoes every message
+// (reporting it through `on_message`) until the session ends or `stopping` turns true.
+asio::awaitable<SessionSummary> run_server_session(asio::ip::udp::socket& socket, const SocketAddress& remote,
+                                                   const AttemptToken& token, const SessionOptions& options,
+                                                   std::function<void(const std::string&)> on_message,
+                                                   const bool& stopping);
+
+}  // namespace natpunch
