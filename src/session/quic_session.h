@@ -118,7 +118,6 @@ class QuicSession {
   SocketAddress remote_;
   bool established_ = false;
   bool pin_checked_ = false;
-  bool close_sent_ = false;
   std::optional<CloseInfo> closed_;
   std::optional<PublicKey> seen_peer_key_;
   std::chrono::milliseconds handshake_time_{0};
