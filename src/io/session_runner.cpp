@@ -5,7 +5,7 @@
 
 #include "io/endpoint.h"
 #include "io/stun_client.h"
-#include "session/stun_demux.h"
+#include "wire/message.h"
 #include "wire/punch_packet.h"
 
 namespace natpunch {
@@ -71,7 +71,7 @@ asio::awaitable<void> drive(udp::socket& socket, QuicSession& session, const Att
       }
       if (ec) continue;  // e.g. an ICMP error from an earlier probe: not the session's business
       ByteView bytes(buf.data(), n);
-      if (is_stun_datagram(bytes)) {
+      if (looks_like_stun(bytes)) {
         answer_late_probe(socket, bytes, from, token);
         continue;
       }

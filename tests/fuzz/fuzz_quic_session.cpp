@@ -11,7 +11,7 @@
 
 #include "identity/device_key.h"
 #include "session/quic_session.h"
-#include "session/stun_demux.h"
+#include "wire/message.h"
 
 namespace {
 
@@ -46,7 +46,7 @@ std::vector<ByteView> split(const std::uint8_t* data, std::size_t size) {
 
 void feed(QuicSession& s, const std::vector<ByteView>& datagrams, const SocketAddress& from, TimePoint now) {
   for (auto d : datagrams) {
-    (void)is_stun_datagram(d);
+    (void)looks_like_stun(d);
     bool was_closed = s.closed();
     s.on_datagram(d, from, now);
     if (was_closed && !s.closed()) __builtin_trap();

@@ -59,7 +59,7 @@ struct Pair {
   void deliver(std::vector<OutPacket> out, QuicSession& to, const SocketAddress& from) {
     for (auto& p : out) {
       ++packets;
-      if (is_stun_datagram(p.bytes)) ++looked_like_stun;
+      if (looks_like_stun(p.bytes)) ++looked_like_stun;
       if (&to == server.get() && drop_to_server) continue;
       if (&to == server.get()) last_to_server = now;
       auto back = to.on_datagram(p.bytes, from, now);
@@ -235,13 +235,13 @@ TEST(StunDemux, StunMessagesAreStunAndQuicPacketsOfManyConnectionsAreNot) {
   txid[0] = std::byte{7};
   MessageBuilder b(stun::method::kBinding, stun::MessageClass::Request, txid);
   auto req = b.finish();
-  EXPECT_TRUE(is_stun_datagram(req));
+  EXPECT_TRUE(looks_like_stun(req));
   auto longer = req;
   longer.push_back(std::byte{0});
-  EXPECT_FALSE(is_stun_datagram(longer));  // the length field no longer matches
+  EXPECT_FALSE(looks_like_stun(longer));  // the length field no longer matches
   auto no_cookie = req;
   no_cookie[5] = std::byte{0};
-  EXPECT_FALSE(is_stun_datagram(no_cookie));
+  EXPECT_FALSE(looks_like_stun(no_cookie));
 
   // ngtcp2 0.12 greases the QUIC bit on about half of its connections: over 40 connections, none
   // of their packets may be taken for STUN.
