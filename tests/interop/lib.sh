@@ -124,7 +124,8 @@ print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "
 last_stats() { grep '^{"stats":' "$WORK/$1.out" | tail -n1; }
 
 # start_turnserver NAME IP… : coturn's turnserver listening on each IP (UDP only, STUN only, no
-# auth, no config file: -n), on a random free port. coturn does not exit when a bind fails (it
+# auth, no config file: -n; a TURN relay with shared-secret auth when TURN_SECRET is set), on a
+# random free port. coturn does not exit when a bind fails (it
 # retries forever), so a failure is read from its log and the next port tried.
 start_turnserver() {
   local name=$1
@@ -134,7 +135,14 @@ start_turnserver() {
   for ((attempt = 1; attempt <= 10; attempt++)); do
     # An even port in 20000-59998: coturn's RFC 5780 alternate listener takes port+1.
     port=$((20000 + (RANDOM % 20000) * 2))
-    local args=(-n --no-tls --no-dtls --no-tcp --no-cli --stun-only --no-auth
+    # TURN_SECRET set: a relay with coturn's shared-secret auth (TURN REST API) that may relay to
+    # loopback peers; otherwise STUN only, no auth.
+    local mode=(--stun-only --no-auth)
+    if [[ -n "${TURN_SECRET:-}" ]]; then
+      mode=(--use-auth-secret --static-auth-secret="$TURN_SECRET" --realm=natpunch.test --allow-loopback-peers
+            --min-port=49152 --max-port=65535 --relay-ip=127.0.0.1 --no-multicast-peers)
+    fi
+    local args=(-n --no-tls --no-dtls --no-tcp --no-cli "${mode[@]}"
                 --listening-port="$port" --log-file=stdout --simple-log
                 --pidfile="$WORK/$name.pid" --db="$WORK/$name.sqlite")
     for ip in "$@"; do args+=(--listening-ip="$ip"); done

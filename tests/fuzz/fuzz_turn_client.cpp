@@ -1,0 +1,55 @@
+// libFuzzer target: what a TURN server (or anyone spoofing it) can send natpunch's TURN client:
+// Allocate/Refresh/CreatePermission/ChannelBind answers, Data indications and ChannelData, in any
+// order. Input: up to 16 datagrams, each a 2-byte big-endian length and its bytes; the client has
+// sent its Allocate and (when a datagram allocates it) adds a peer. So that answers can reach the
+// code behind the transaction check, a STUN-looking datagram gets the transaction ID of the
+// client's latest request (and its FINGERPRINT, when it ends with one, recomputed): the seeds are
+// real coturn answers captured by turn_interop_test (TURN_CAPTURE). Invariants: no crash, no
+// sanitizer report, state only moves forward out of Allocating, and send() never throws.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "relay/turn_client.h"
+#include "wire/fingerprint.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace natpunch;
+  TurnConfig c;
+  c.server = SocketAddress::v4({127, 0, 0, 1}, 3478);
+  c.credentials = {"1700000000:fuzz", "password"};
+  TurnClient client(c);
+  TimePoint now = TimePoint() + std::chrono::hours(1);
+  Bytes last_request = client.start(now).at(0);
+  auto remember = [&](std::vector<Bytes> out) {
+    for (auto& b : out)
+      if (b.size() >= 20 && (static_cast<std::uint8_t>(b[0]) & 0xC0) == 0) last_request = b;
+  };
+  const auto peer = SocketAddress::v4({127, 0, 0, 1}, 50000);
+  std::size_t i = 0, n = 0;
+  while (i + 2 <= size && n++ < 16) {
+    std::size_t len = (static_cast<std::size_t>(data[i]) << 8) | data[i + 1];
+    i += 2;
+    len = std::min(len, size - i);
+    Bytes d(reinterpret_cast<const std::byte*>(data + i), reinterpret_cast<const std::byte*>(data + i + len));
+    if (d.size() >= 20 && (static_cast<std::uint8_t>(d[0]) & 0xC0) == 0) {
+      std::copy(last_request.begin() + 8, last_request.begin() + 20, d.begin() + 8);
+      if (d.size() >= 28 && d[d.size() - 8] == std::byte{0x80} && d[d.size() - 7] == std::byte{0x28}) {
+        auto fp = fingerprint_value(ByteView(d).first(d.size() - 8), static_cast<std::uint16_t>(d.size() - 20));
+        for (int k = 0; k < 4; ++k) d[d.size() - 4 + k] = std::byte(static_cast<std::uint8_t>(fp >> (24 - 8 * k)));
+      }
+    }
+    remember(client.on_datagram(d, now));
+    i += len;
+    if (client.state() == TurnClient::State::Allocated) {
+      remember(client.add_peer(peer, now));
+      (void)client.send(peer, ByteView(reinterpret_cast<const std::byte*>(data), std::min<std::size_t>(size, 64)));
+    }
+    client.take_received();
+    now += std::chrono::seconds(7);
+    if (auto t = client.next_deadline(); t && *t <= now) remember(client.on_timer(now));
+  }
+  client.close(now);
+  if (client.state() != TurnClient::State::Closed) __builtin_trap();
+  return 0;
+}
