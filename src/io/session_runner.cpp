@@ -32,9 +32,10 @@ void answer_late_probe(udp::socket& socket, ByteView bytes, const udp::endpoint&
 }
 
 // One loop for both roles: `step` runs after every wakeup with the session's new events and may
-// act on the session (send, reply, close); the loop ends when the session is closed.
+// act on the session (send, reply, close); the loop ends when the session is closed. At
+// `close_at` (which `step` may move) the session is closed normally; at `hard_end` as a failure.
 asio::awaitable<void> drive(udp::socket& socket, QuicSession& session, const AttemptToken& token,
-                            TimePoint hard_end, const bool& stopping, std::uint64_t& sent,
+                            const TimePoint& hard_end, const TimePoint& close_at, const bool& stopping, std::uint64_t& sent,
                             const std::function<std::vector<OutPacket>(const SessionEvent&)>& step) {
   auto send = [&](std::vector<OutPacket> packets) {
     for (auto& p : packets) {
@@ -52,13 +53,13 @@ asio::awaitable<void> drive(udp::socket& socket, QuicSession& session, const Att
     send(session.flush(Clock::now()));
     if (session.closed()) break;
     auto now = Clock::now();
-    if (stopping || now >= hard_end) {
-      send(session.close(now, stopping ? "stopped" : "time limit reached"));
+    if (stopping || now >= hard_end || now >= close_at) {
+      send(session.close(now, stopping ? "stopped" : now >= close_at ? "done" : "time limit reached"));
       for (auto& e : session.take_events()) send(step(e));
       break;
     }
-    // Wake at the session's deadline, the hard end, and at least every 250 ms to notice `stopping`.
-    auto wake = std::min(hard_end, now + milliseconds(250));
+    // Wake at the session's deadline, the ends, and at least every 250 ms to notice `stopping`.
+    auto wake = std::min({hard_end, close_at, now + milliseconds(250)});
     if (auto d = session.next_deadline()) wake = std::min(wake, *d);
     timer.expires_at(wake);
     auto r = co_await (socket.async_receive_from(asio::buffer(buf), from, use_nothrow) || timer.async_wait(use_nothrow));
@@ -108,7 +109,8 @@ void summarize(const QuicSession& s, SessionSummary& out) {
 
 asio::awaitable<ExchangeResult> run_client_session(udp::socket& socket, const SocketAddress& remote,
                                                    const AttemptToken& token, const SessionOptions& options,
-                                                   std::optional<std::string> message, milliseconds timeout) {
+                                                   std::optional<std::string> message, milliseconds timeout,
+                                                   milliseconds hold) {
   ExchangeResult result;
   auto created = QuicSession::create(config_for(SessionRole::Client, socket, remote, options), options.key, Clock::now());
   if (!created) {
@@ -118,20 +120,32 @@ asio::awaitable<ExchangeResult> run_client_session(udp::socket& socket, const So
   auto& session = **created;
   std::optional<std::int64_t> stream;
   bool never_stop = false;
-  co_await drive(socket, session, token, Clock::now() + timeout, never_stop, result.summary.packets_sent,
+  auto hard_end = Clock::now() + timeout;
+  auto close_at = TimePoint::max();
+  bool holding = false;
+  // Done with the exchange: close now, or hold the session open (then no hard end applies).
+  auto finish = [&] {
+    close_at = Clock::now() + hold;
+    holding = hold.count() > 0;
+    if (holding) hard_end = TimePoint::max();
+  };
+  co_await drive(socket, session, token, hard_end, close_at, never_stop, result.summary.packets_sent,
                  [&](const SessionEvent& e) -> std::vector<OutPacket> {
                    if (e.kind == SessionEvent::Kind::Established) {
-                     if (!message) return session.close(Clock::now(), "done");
-                     if (auto s = session.send_message(as_bytes(*message))) stream = *s;
+                     if (!message) finish();
+                     else if (auto s = session.send_message(as_bytes(*message))) stream = *s;
                      else result.error = s.error();
                    } else if (e.kind == SessionEvent::Kind::Message && stream && e.stream == *stream) {
                      ++result.summary.messages;
                      result.reply = std::string(reinterpret_cast<const char*>(e.data.data()), e.data.size());
-                     return session.close(Clock::now(), "done");
+                     finish();
                    }
                    return {};
                  });
   summarize(session, result.summary);
+  if (holding) result.hold_ended = session.close_info() && session.close_info()->reason != "done"
+                                       ? session.close_info()->reason
+                                       : "hold over";
   if (!result.summary.established)
     result.error = "QUIC handshake failed: " + result.summary.ended;
   else if (message && !result.reply)
@@ -150,7 +164,8 @@ asio::awaitable<SessionSummary> run_server_session(udp::socket& socket, const So
     co_return summary;
   }
   auto& session = **created;
-  co_await drive(socket, session, token, TimePoint::max(), stopping, summary.packets_sent, [&](const SessionEvent& e) -> std::vector<OutPacket> {
+  const auto never = TimePoint::max();
+  co_await drive(socket, session, token, never, never, stopping, summary.packets_sent, [&](const SessionEvent& e) -> std::vector<OutPacket> {
     if (e.kind != SessionEvent::Kind::Message) return {};
     ++summary.messages;
     session.reply(e.stream, e.data);

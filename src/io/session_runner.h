@@ -38,16 +38,20 @@ struct SessionSummary {
 };
 
 // The initiator's side: QUIC client on `socket` toward `remote`; when `message` is set, sends it on
-// a stream and waits for the echo (returned in `reply`), then closes. `timeout` bounds it all.
+// a stream and waits for the echo (returned in `reply`); then keeps the session open for `hold`
+// (keepalives and idle timeout as configured) and closes it. `timeout` bounds the handshake and the
+// echo; the hold comes on top.
 struct ExchangeResult {
   SessionSummary summary;
   std::optional<std::string> reply;
-  std::string error;  // empty on success
+  std::string error;       // empty on success
+  std::string hold_ended;  // with a hold: "hold over", or why the session ended before
 };
 asio::awaitable<ExchangeResult> run_client_session(asio::ip::udp::socket& socket, const SocketAddress& remote,
                                                    const AttemptToken& token, const SessionOptions& options,
                                                    std::optional<std::string> message,
-                                                   std::chrono::milliseconds timeout);
+                                                   std::chrono::milliseconds timeout,
+                                                   std::chrono::milliseconds hold = std::chrono::milliseconds(0));
 
 // The agent's side: QUIC server on `socket` for the client at `remote`; echoes every message
 // (reporting it through `on_message`) until the session ends or `stopping` turns true.
