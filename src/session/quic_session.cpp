@@ -251,7 +251,14 @@ Result<bool, std::string> QuicSession::init_tls(const DeviceKey& key) {
 }
 
 namespace {
+// Callbacks both roles set: ngtcp2's GnuTLS crypto helpers and the session's own.
 void common_callbacks(ngtcp2_callbacks& cb) {
+  cb.rand = &QuicSession::Impl::rand;
+  cb.get_new_connection_id = &QuicSession::Impl::new_cid;
+  cb.handshake_completed = &QuicSession::Impl::handshake_completed;
+  cb.handshake_confirmed = &QuicSession::Impl::handshake_confirmed;
+  cb.recv_stream_data = &QuicSession::Impl::recv_stream_data;
+  cb.stream_close = &QuicSession::Impl::stream_close;
   cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
   cb.encrypt = ngtcp2_crypto_encrypt_cb;
   cb.decrypt = ngtcp2_crypto_decrypt_cb;
@@ -288,12 +295,6 @@ Result<bool, std::string> QuicSession::init_client(TimePoint now) {
   common_callbacks(cb);
   cb.client_initial = ngtcp2_crypto_client_initial_cb;
   cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
-  cb.rand = &Impl::rand;
-  cb.get_new_connection_id = &Impl::new_cid;
-  cb.handshake_completed = &Impl::handshake_completed;
-  cb.handshake_confirmed = &Impl::handshake_confirmed;
-  cb.recv_stream_data = &Impl::recv_stream_data;
-  cb.stream_close = &Impl::stream_close;
   ngtcp2_settings st;
   session_settings(st, config_, now);
   ngtcp2_transport_params params;
@@ -318,12 +319,6 @@ Result<bool, std::string> QuicSession::init_server(ByteView first, const SocketA
   ngtcp2_callbacks cb{};
   common_callbacks(cb);
   cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
-  cb.rand = &Impl::rand;
-  cb.get_new_connection_id = &Impl::new_cid;
-  cb.handshake_completed = &Impl::handshake_completed;
-  cb.handshake_confirmed = &Impl::handshake_confirmed;
-  cb.recv_stream_data = &Impl::recv_stream_data;
-  cb.stream_close = &Impl::stream_close;
   ngtcp2_settings st;
   session_settings(st, config_, now);
   ngtcp2_transport_params params;
@@ -361,11 +356,27 @@ std::vector<OutPacket> QuicSession::start(TimePoint now) {
   return write(now);
 }
 
+// The CONNECTION_CLOSE packet for `ccerr`, unless the connection is already closing or draining.
+std::vector<OutPacket> QuicSession::write_close(const ngtcp2_connection_close_error& ccerr, TimePoint now) {
+  std::vector<OutPacket> out;
+  if (!impl_->conn || ngtcp2_conn_is_in_closing_period(impl_->conn) || ngtcp2_conn_is_in_draining_period(impl_->conn))
+    return out;
+  std::array<uint8_t, kMaxPacket> buf;
+  ngtcp2_path_storage ps;
+  ngtcp2_path_storage_zero(&ps);
+  auto n = ngtcp2_conn_write_connection_close(impl_->conn, &ps.path, nullptr, buf.data(), buf.size(), &ccerr,
+                                              to_ts(now));
+  if (n > 0) {
+    auto* p = reinterpret_cast<const std::byte*>(buf.data());
+    out.push_back({remote_, Bytes(p, p + n)});
+  }
+  return out;
+}
+
 // A library error on our side: tell the peer why (CONNECTION_CLOSE) and stop.
 std::vector<OutPacket> QuicSession::fail_with(int liberr, CloseInfo info, TimePoint now) {
   std::vector<OutPacket> out;
-  if (impl_->conn && !ngtcp2_conn_is_in_closing_period(impl_->conn) &&
-      !ngtcp2_conn_is_in_draining_period(impl_->conn)) {
+  if (impl_->conn) {
     ngtcp2_connection_close_error ccerr;
     ngtcp2_connection_close_error_default(&ccerr);
     if (liberr == NGTCP2_ERR_CRYPTO && ngtcp2_conn_get_tls_alert(impl_->conn) != 0)
@@ -373,15 +384,7 @@ std::vector<OutPacket> QuicSession::fail_with(int liberr, CloseInfo info, TimePo
                                                                   nullptr, 0);
     else
       ngtcp2_connection_close_error_set_transport_error_liberr(&ccerr, liberr, nullptr, 0);
-    std::array<uint8_t, kMaxPacket> buf;
-    ngtcp2_path_storage ps;
-    ngtcp2_path_storage_zero(&ps);
-    auto n = ngtcp2_conn_write_connection_close(impl_->conn, &ps.path, nullptr, buf.data(), buf.size(), &ccerr,
-                                                to_ts(now));
-    if (n > 0) {
-      auto* p = reinterpret_cast<const std::byte*>(buf.data());
-      out.push_back({remote_, Bytes(p, p + n)});
-    }
+    out = write_close(ccerr, now);
   }
   set_closed(std::move(info));
   return out;
@@ -513,21 +516,10 @@ std::vector<OutPacket> QuicSession::close(TimePoint now, std::string reason) {
   last_now_ = now;
   std::vector<OutPacket> out;
   if (closed_) return out;
-  if (impl_->conn && !ngtcp2_conn_is_in_closing_period(impl_->conn) &&
-      !ngtcp2_conn_is_in_draining_period(impl_->conn)) {
-    ngtcp2_connection_close_error ccerr;
-    ngtcp2_connection_close_error_default(&ccerr);
-    ngtcp2_connection_close_error_set_application_error(&ccerr, 0, nullptr, 0);
-    std::array<uint8_t, kMaxPacket> buf;
-    ngtcp2_path_storage ps;
-    ngtcp2_path_storage_zero(&ps);
-    auto n = ngtcp2_conn_write_connection_close(impl_->conn, &ps.path, nullptr, buf.data(), buf.size(), &ccerr,
-                                                to_ts(now));
-    if (n > 0) {
-      auto* p = reinterpret_cast<const std::byte*>(buf.data());
-      out.push_back({remote_, Bytes(p, p + n)});
-    }
-  }
+  ngtcp2_connection_close_error ccerr;
+  ngtcp2_connection_close_error_default(&ccerr);
+  ngtcp2_connection_close_error_set_application_error(&ccerr, 0, nullptr, 0);
+  out = write_close(ccerr, now);
   CloseInfo info;
   info.reason = std::move(reason);
   set_closed(std::move(info));

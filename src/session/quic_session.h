@@ -21,6 +21,8 @@
 #include "wire/clock.h"
 #include "wire/result.h"
 
+struct ngtcp2_connection_close_error;  // ngtcp2/ngtcp2.h, kept out of this header
+
 namespace natpunch {
 
 enum class SessionRole { Client, Server };
@@ -108,6 +110,7 @@ class QuicSession {
   Result<bool, std::string> init_server(ByteView first, const SocketAddress& from, TimePoint now);
   std::vector<OutPacket> write(TimePoint now);
   std::vector<OutPacket> fail_with(int liberr, CloseInfo info, TimePoint now);
+  std::vector<OutPacket> write_close(const ::ngtcp2_connection_close_error& ccerr, TimePoint now);
   void set_closed(CloseInfo info);
   void mark_established();
 
