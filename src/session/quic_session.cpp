@@ -187,6 +187,13 @@ struct QuicSession::Impl {
     return 0;
   }
 
+  static int recv_datagram(ngtcp2_conn*, uint32_t, const uint8_t* data, size_t len, void* user_data) {
+    auto& s = *of(user_data).self;
+    auto* p = reinterpret_cast<const std::byte*>(data);
+    s.events_.push_back({SessionEvent::Kind::Datagram, -1, Bytes(p, p + len), {}});
+    return 0;
+  }
+
   static int stream_close(ngtcp2_conn* conn, uint32_t, int64_t stream, uint64_t, void* user_data, void*) {
     auto& s = *of(user_data).self;
     s.out_.erase(stream);
@@ -259,6 +266,7 @@ void common_callbacks(ngtcp2_callbacks& cb) {
   cb.handshake_confirmed = &QuicSession::Impl::handshake_confirmed;
   cb.recv_stream_data = &QuicSession::Impl::recv_stream_data;
   cb.stream_close = &QuicSession::Impl::stream_close;
+  cb.recv_datagram = &QuicSession::Impl::recv_datagram;
   cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
   cb.encrypt = ngtcp2_crypto_encrypt_cb;
   cb.decrypt = ngtcp2_crypto_decrypt_cb;
@@ -286,6 +294,7 @@ void session_params(ngtcp2_transport_params& p, const SessionConfig& c) {
   p.initial_max_streams_bidi = 16;
   p.initial_max_streams_uni = 0;
   p.max_idle_timeout = to_ns(c.idle_timeout);
+  p.max_datagram_frame_size = kMaxSessionDatagram + 64;  // RFC 9221: payload + frame overhead
   p.active_connection_id_limit = 4;  // spare IDs so a path can change (migration, NAT rebinding)
 }
 }  // namespace
@@ -499,6 +508,16 @@ Result<std::int64_t, std::string> QuicSession::send_message(ByteView data) {
   return stream;
 }
 
+Result<bool, std::string> QuicSession::send_datagram(ByteView data) {
+  if (closed_) return fail(std::string("the session is closed"));
+  if (!established_) return fail(std::string("the session is not established yet"));
+  if (data.size() > kMaxSessionDatagram)
+    return fail("a datagram is limited to " + std::to_string(kMaxSessionDatagram) + " bytes");
+  if (datagrams_out_.size() >= 256) return fail(std::string("too many datagrams waiting"));
+  datagrams_out_.emplace_back(data.begin(), data.end());
+  return true;
+}
+
 Result<std::int64_t, std::string> QuicSession::reply(std::int64_t stream, ByteView data) {
   if (closed_) return fail(std::string("the session is closed"));
   if (out_.count(stream)) return fail(std::string("already answered on this stream"));
@@ -540,6 +559,20 @@ std::vector<OutPacket> QuicSession::write(TimePoint now) {
   ngtcp2_pkt_info pi{};
   std::vector<std::int64_t> blocked;
   auto ts = to_ts(now);
+  // Datagrams first, one per packet: they are the latency-sensitive traffic.
+  std::size_t taken = 0;
+  for (; taken < datagrams_out_.size(); ++taken) {
+    auto& d = datagrams_out_[taken];
+    ngtcp2_vec vec{reinterpret_cast<uint8_t*>(d.data()), d.size()};
+    int accepted = 0;
+    auto n = ngtcp2_conn_writev_datagram(impl_->conn, &ps.path, &pi, buf.data(), buf.size(), &accepted,
+                                         NGTCP2_WRITE_DATAGRAM_FLAG_NONE, taken, &vec, 1, ts);
+    if (n == 0) break;  // congestion-limited: keep the rest for the next write
+    if (n < 0) continue;  // the peer takes no DATAGRAM frames, or this one is too big: dropped
+    auto* p = reinterpret_cast<const std::byte*>(buf.data());
+    out.push_back({from_sockaddr(ps.path.remote), Bytes(p, p + n)});
+  }
+  datagrams_out_.erase(datagrams_out_.begin(), datagrams_out_.begin() + static_cast<std::ptrdiff_t>(taken));
   for (int guard = 0; guard < 1024; ++guard) {
     // The next stream with something left to send (data or its FIN).
     StreamOut* so = nullptr;

@@ -29,6 +29,8 @@ enum class SessionRole { Client, Server };
 
 // The largest message one stream carries (a bigger inbound one closes the connection).
 inline constexpr std::size_t kMaxSessionMessage = 64 * 1024;
+// The largest DATAGRAM payload either side sends or accepts (fits a 1200-byte packet with headers).
+inline constexpr std::size_t kMaxSessionDatagram = 1100;
 
 struct SessionConfig {
   SessionRole role = SessionRole::Client;
@@ -50,9 +52,9 @@ struct OutPacket {
 };
 
 struct SessionEvent {
-  enum class Kind { Established, Message, Closed } kind;
+  enum class Kind { Established, Message, Datagram, Closed } kind;
   std::int64_t stream = -1;  // Message: the stream it came on (answer on the same stream)
-  Bytes data;                // Message: the whole message
+  Bytes data;                // Message: the whole message; Datagram: one DATAGRAM frame's payload
   std::string reason;        // Closed: why
 };
 
@@ -85,6 +87,9 @@ class QuicSession {
   // Sends `data` as one message on a new stream (client or server). Flushed by the next call that
   // returns packets, or by flush().
   Result<std::int64_t, std::string> send_message(ByteView data);
+  // One unreliable datagram (RFC 9221 DATAGRAM frame, at most kMaxSessionDatagram bytes): sent once,
+  // never retransmitted; refused when the peer did not offer DATAGRAM support or 256 wait already.
+  Result<bool, std::string> send_datagram(ByteView data);
   // Answers a message on the stream it arrived on.
   Result<std::int64_t, std::string> reply(std::int64_t stream, ByteView data);
   std::vector<OutPacket> flush(TimePoint now);
@@ -133,6 +138,7 @@ class QuicSession {
   };
   std::map<std::int64_t, StreamOut> out_;   // data stays here until the stream closes (ngtcp2 keeps pointers)
   std::map<std::int64_t, Bytes> in_;        // partial inbound messages
+  std::vector<Bytes> datagrams_out_;        // waiting for the next write
 };
 
 }  // namespace natpunch

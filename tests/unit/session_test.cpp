@@ -142,6 +142,72 @@ TEST(QuicSession, PinnedKeysOnBothSidesEstablishAndCarryMessagesBothWays) {
   EXPECT_EQ(p.looked_like_stun, 0u);
 }
 
+TEST(QuicSession, DatagramsCrossUnreliablyInBothDirectionsInOrderOnALosslessPath) {
+  Pair p;
+  p.make(p.server_key.public_key(), p.client_key.public_key());
+  p.start();
+  p.run(milliseconds(200));
+  ASSERT_TRUE(p.client->established() && p.server->established());
+  for (int i = 0; i < 100; ++i) {
+    std::string d = "datagram " + std::to_string(i);
+    ASSERT_TRUE(p.client->send_datagram(view(d)));
+    p.deliver(p.client->flush(p.now), *p.server, kClientAddr);
+  }
+  ASSERT_TRUE(p.server->send_datagram(view("back")));
+  p.deliver(p.server->flush(p.now), *p.client, kServerAddr);
+  p.collect();
+  std::vector<std::string> got;
+  for (const auto& e : p.server_events)
+    if (e.kind == SessionEvent::Kind::Datagram) got.push_back(text(e.data));
+  ASSERT_EQ(got.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "datagram " + std::to_string(i));
+  bool back = false;
+  for (const auto& e : p.client_events) back = back || (e.kind == SessionEvent::Kind::Datagram && text(e.data) == "back");
+  EXPECT_TRUE(back);
+  EXPECT_FALSE(p.client->send_datagram(Bytes(kMaxSessionDatagram + 1)));
+}
+
+TEST(QuicSession, TheSessionSurvivesANatRebindingOfTheClient) {
+  Pair p;
+  p.make(p.server_key.public_key(), p.client_key.public_key());
+  p.start();
+  p.run(milliseconds(200));
+  ASSERT_TRUE(p.client->established() && p.server->established());
+  // The client's NAT moves its mapping: from now on its packets arrive from another port.
+  const auto moved = SocketAddress::v4({198, 51, 100, 7}, 41000);
+  auto stream = p.client->send_message(view("after the move"));
+  ASSERT_TRUE(stream);
+  std::vector<OutPacket> to_server = p.client->flush(p.now), to_client;
+  std::size_t to_moved = 0;
+  std::string echoed;
+  for (int round = 0; round < 50 && echoed.empty(); ++round) {
+    for (auto& pk : to_server)
+      for (auto& back : p.server->on_datagram(pk.bytes, moved, p.now)) to_client.push_back(std::move(back));
+    to_server.clear();
+    for (auto& e : p.server->take_events()) {
+      if (e.kind == SessionEvent::Kind::Message) {
+        ASSERT_TRUE(p.server->reply(e.stream, e.data));
+      }
+    }
+    for (auto& back : p.server->flush(p.now)) to_client.push_back(std::move(back));
+    for (auto& pk : to_client) {
+      if (pk.to == moved) ++to_moved;
+      for (auto& fwd : p.client->on_datagram(pk.bytes, kServerAddr, p.now)) to_server.push_back(std::move(fwd));
+    }
+    to_client.clear();
+    for (auto& e : p.client->take_events())
+      if (e.kind == SessionEvent::Kind::Message && e.stream == *stream) echoed = text(e.data);
+    for (auto& fwd : p.client->flush(p.now)) to_server.push_back(std::move(fwd));
+    p.now += milliseconds(10);
+    for (auto& fwd : p.client->on_timer(p.now)) to_server.push_back(std::move(fwd));
+    for (auto& back : p.server->on_timer(p.now)) to_client.push_back(std::move(back));
+  }
+  EXPECT_EQ(echoed, "after the move");
+  EXPECT_GT(to_moved, 0u);  // the server validated and answered the new address
+  EXPECT_EQ(p.server->remote(), moved);
+  EXPECT_FALSE(p.server->closed());
+}
+
 TEST(QuicSession, AWrongPinnedServerKeyFailsTheHandshakeOnBothSides) {
   Pair p;
   auto stranger = DeviceKey::generate();
