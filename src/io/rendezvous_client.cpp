@@ -18,7 +18,8 @@ std::string ClientError::message() const {
       auto s = "server refused: " + std::to_string(code) + " " + reason;
       // A bare refusal (the server keeps answers to unproven sources small): say what it means.
       if (code == stun::error_code::kUnauthenticated && reason.empty())
-        s += "(unauthenticated: this ID is bound to a key; sign with it: --key-file)";
+        s += "(unauthenticated: this ID is bound to a key, sign with it: --key-file; or this address has not "
+             "proven itself to the server yet: register first)";
       return s;
     }
     case Kind::Malformed: return "malformed answer from the server: " + reason;
