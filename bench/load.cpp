@@ -3,8 +3,14 @@
 // --requests requests, and reports answers per second and round-trip percentiles. The same tool
 // drives `natpunch server` and coturn's `turnserver`, so their ratio is fair. Loopback only: the
 // target must be a loopback address (the benchmark never sends anywhere else).
+// Binding requests are padded (RFC 5780 PADDING) to the size of the server's full answer, as
+// natpunch's clients send them: natpunch's server answers no unproven source with more than it got.
 //   natpunch-bench-load --target 127.0.0.1:3478 [--kind binding|register] [--sockets 8] [--window 16]
 //                       [--duration 5] [--requests 5000000] [--json]
+// --kind devices: a device population instead (device_load.h): registrations over many loopback
+// source IPs, then connect requests at a steady rate, the server's memory, nothing lost.
+//   natpunch-bench-load --target 127.0.0.1:3478 --kind devices [--devices 100000] [--source-ips 500]
+//                       [--connect-rate 1000] [--duration 60] [--server-pid PID] [--json]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -21,10 +27,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "device_load.h"
 #include "wire/address.h"
 #include "wire/builder.h"
 #include "wire/control_messages.h"
 #include "wire/message.h"
+#include "wire/padding.h"
 #include "wire/stun_constants.h"
 
 namespace {
@@ -106,7 +114,7 @@ int run(const Options& o) {
     return 2;
   }
   if (o.kind != "binding" && o.kind != "register") {
-    std::cerr << "natpunch-bench-load: --kind is binding or register\n";
+    std::cerr << "natpunch-bench-load: --kind is binding, register or devices\n";
     return 2;
   }
   std::vector<std::unique_ptr<LoadSocket>> socks;
@@ -127,11 +135,10 @@ int run(const Options& o) {
       auto r = rng();
       std::memcpy(t.data() + i, &r, std::min<std::size_t>(8, t.size() - i));
     }
-    if (o.kind == "binding")
-      return natpunch::MessageBuilder(natpunch::stun::method::kBinding, natpunch::stun::MessageClass::Request, t)
-          .finish(std::nullopt, false);
+    if (o.kind == "binding") return natpunch::padded_binding_request(t, parsed->family);
     auto id = natpunch::make_device_id(natpunch::IdKind::UserName, "bench-" + std::to_string(device++ % 100'000));
-    return natpunch::encode_register_request({*id, {}, 60, std::nullopt}, t);
+    return natpunch::padded_to(natpunch::encode_register_request({*id, {}, 60, std::nullopt}, t),
+                               natpunch::register_response_size(parsed->family));
   };
   auto fill = [&](LoadSocket& s, Clock::time_point now) {
     while (static_cast<int>(s.outstanding.size()) < o.window && sent < o.requests) {
@@ -220,9 +227,30 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
+  natpunch::bench::DeviceLoadOptions d;
   CLI::App app{"Bounded STUN load over loopback: answers per second and round-trip percentiles"};
   app.add_option("--target", o.target, "Server IP:PORT (loopback only)")->required();
-  app.add_option("--kind", o.kind, "binding (RFC 8489 Binding) or register (NP-REGISTER)")->capture_default_str();
+  app.add_option("--kind", o.kind,
+                 "binding (RFC 8489 Binding), register (NP-REGISTER), or devices (register a population, then "
+                 "connect requests at a steady rate)")
+      ->capture_default_str();
+  app.add_option("--devices", d.devices, "devices: how many to register")
+      ->check(CLI::Range(2L, 1'000'000L))
+      ->capture_default_str();
+  app.add_option("--source-ips", d.source_ips, "devices: loopback source IPs (127.1.x.y), one socket each")
+      ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
+  app.add_option("--register-rate-per-ip", d.register_rate_per_ip,
+                 "devices: registrations per second per source IP (the server's default limit is 20/s)")
+      ->check(CLI::Range(0.1, 1e6))
+      ->capture_default_str();
+  app.add_option("--connect-rate", d.connect_rate, "devices: NP-CONNECT requests per second")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  app.add_option("--warmup", d.warmup, "devices: seconds of connects before the 'after warm-up' memory sample")
+      ->capture_default_str();
+  app.add_option("--server-pid", d.server_pid, "devices: the server's PID, to sample its VmRSS");
+  app.add_option("--rto-ms", d.rto_ms, "devices: retransmission timeout")->capture_default_str();
   app.add_option("--sockets", o.sockets, "Client sockets")->check(CLI::Range(1, 256))->capture_default_str();
   app.add_option("--window", o.window, "Requests outstanding per socket (1 = one at a time: latency)")
       ->check(CLI::Range(1, 4096))
@@ -237,5 +265,11 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json,
                "One JSON object: sent, received, lost, seconds, answers_per_s, rtt_us_p50, rtt_us_p99");
   CLI11_PARSE(app, argc, argv);
+  if (o.kind == "devices") {
+    d.target = o.target;
+    d.duration = o.duration;
+    d.json = o.json;
+    return natpunch::bench::run_device_load(d);
+  }
   return run(o);
 }

@@ -2,7 +2,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <asio/signal_set.hpp>
+#include <charconv>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -24,7 +26,38 @@ struct ServerOptions {
   std::size_t max_registrations = 1'000'000;
   bool require_keys = false;
   std::string authorized_keys;
+  double amplification_limit = 1.0;
+  std::vector<std::string> rate_limits;  // "N/s" or "KIND=N/s"
+  std::vector<std::string> bursts;       // "N" or "KIND=N"
+  std::size_t max_per_ip = 1'000;
+  std::size_t max_proven = 1'000'000;
+  std::size_t max_rate_sources = 100'000;
 };
+
+constexpr std::array<std::string_view, kRequestKinds> kKindNames{"binding", "register", "connect", "signal", "other"};
+
+// Applies one --rate-limit ("N/s", "KIND=N/s") or --burst ("N", "KIND=N") to `limits`; false when
+// malformed. A rate of 0 lifts the limit for those kinds.
+bool apply_limit(std::string_view spec, bool rate, std::array<RateLimit, kRequestKinds>& limits) {
+  std::optional<std::size_t> only;
+  if (auto eq = spec.find('='); eq != std::string_view::npos) {
+    auto name = spec.substr(0, eq);
+    auto it = std::find(kKindNames.begin(), kKindNames.end(), name);
+    if (it == kKindNames.end()) return false;
+    only = static_cast<std::size_t>(it - kKindNames.begin());
+    spec.remove_prefix(eq + 1);
+  }
+  if (rate && spec.ends_with("/s")) spec.remove_suffix(2);
+  double value = 0;
+  auto [end, ec] = std::from_chars(spec.data(), spec.data() + spec.size(), value);
+  if (ec != std::errc() || end != spec.data() + spec.size() || !(value >= 0) || value > 1e9) return false;
+  if (!rate && value < 1) return false;
+  for (std::size_t k = 0; k < kRequestKinds; ++k) {
+    if (only && *only != k) continue;
+    (rate ? limits[k].per_second : limits[k].burst) = value;
+  }
+  return true;
+}
 
 // Reads and parses --authorized-keys; the error names the file and the line.
 Result<std::map<std::string, PublicKey>, std::string> read_authorized_keys(const std::string& path) {
@@ -63,6 +96,32 @@ int run_server(const ServerOptions& o) {
     return kExitUsage;
   }
   ServerConfig config;
+  if (!(o.amplification_limit >= 1.0)) {
+    std::cerr << "natpunch server: --amplification-limit must be at least 1.0\n";
+    return kExitUsage;
+  }
+  config.amplification_limit = o.amplification_limit;
+  for (const auto& spec : o.rate_limits) {
+    if (!apply_limit(spec, true, config.rate_limits)) {
+      std::cerr << "natpunch server: --rate-limit expects N/s or KIND=N/s (KIND: binding, register, connect, "
+                   "signal, other), got '"
+                << spec << "'\n";
+      return kExitUsage;
+    }
+  }
+  for (const auto& spec : o.bursts) {
+    if (!apply_limit(spec, false, config.rate_limits)) {
+      std::cerr << "natpunch server: --burst expects N or KIND=N (N >= 1), got '" << spec << "'\n";
+      return kExitUsage;
+    }
+  }
+  if (o.max_per_ip < 1 || o.max_proven < 1 || o.max_rate_sources < 1) {
+    std::cerr << "natpunch server: --max-per-ip, --max-proven-sources and --max-rate-sources must be at least 1\n";
+    return kExitUsage;
+  }
+  config.max_registrations_per_ip = o.max_per_ip;
+  config.max_proven_sources = o.max_proven;
+  config.max_rate_limited_sources = o.max_rate_sources;
   config.ttl = std::chrono::seconds(o.ttl_s);
   config.max_registrations = o.max_registrations;
   config.require_signatures = o.require_keys;
@@ -86,8 +145,12 @@ int run_server(const ServerOptions& o) {
   } else {
     run.stats_interval = std::chrono::seconds(60);
     run.on_stats = [](const ServerCounters& c, std::size_t registrations) {
-      spdlog::info("stats: registrations={} datagrams={} binding={} register={} connect={} dropped={}", registrations,
-                   c.datagrams, c.binding_requests, c.register_requests, c.connect_requests, c.dropped_total());
+      spdlog::info(
+          "stats: registrations={} datagrams={} binding={} register={} connect={} dropped={} malformed={} "
+          "rejected={} rate_limited={} capped={} amplification_refused={}",
+          registrations, c.datagrams, c.binding_requests, c.register_requests, c.connect_requests, c.dropped_total(),
+          c.malformed_total(), c.rejected_total(), c.rate_limited_total(), c.registrations_capped,
+          c.amplification_refused);
     };
   }
 
@@ -134,10 +197,36 @@ Runner add_server_command(CLI::App& app) {
   cmd->add_option("--authorized-keys", o->authorized_keys,
                   "File of 'ID PUBLIC-KEY' lines (`natpunch key` prints the key): only these IDs, each with its "
                   "key, may register (implies --require-keys)");
+  cmd->add_option("--amplification-limit", o->amplification_limit,
+                  "Largest reply, as a multiple of the request's size, to a source that has not proven it receives "
+                  "at its address (by quoting the server's NONCE); optional attributes are dropped first, then the "
+                  "reply is not sent (counted). Above 1.0 the server can be used as a reflector: only for testing "
+                  "clients that cannot pad their requests (RFC 5780 PADDING)")
+      ->capture_default_str();
+  cmd->add_option("--rate-limit", o->rate_limits,
+                  "Requests per second one source IP may send: N/s for every kind or KIND=N/s, KIND one of binding, "
+                  "register, connect, signal, other (unknown methods, non-requests, non-STUN); 0 = unlimited; "
+                  "repeatable. Excess is dropped unanswered and counted. Defaults: binding=50/s, register=20/s, "
+                  "connect=20/s, signal=50/s, other=20/s");
+  cmd->add_option("--burst", o->bursts,
+                  "Requests one source IP may send at once before --rate-limit applies: N or KIND=N; repeatable. "
+                  "Defaults: twice the rate (binding=100, register=40, connect=40, signal=100, other=40)");
+  cmd->add_option("--max-per-ip", o->max_per_ip, "Live registrations whose mapping has one source IP (beyond: 508)")
+      ->capture_default_str();
+  cmd->add_option("--max-proven-sources", o->max_proven,
+                  "Addresses remembered as proven (quoted a valid NONCE); when full, an arbitrary one is forgotten")
+      ->capture_default_str();
+  cmd->add_option("--max-rate-sources", o->max_rate_sources,
+                  "Source IPs the rate limiter tracks; when full, an arbitrary one is forgotten")
+      ->capture_default_str();
   cmd->footer(
       "Prints 'listening udp IP:PORT' for each socket once ready; stops on SIGINT/SIGTERM.\n"
+      "--stats counts rejected (error answers), rate_limited (by kind), malformed (parse failures) and limits\n"
+      "(registrations_capped, amplification_refused, indications_refused, ...); see docs/security.md.\n"
       "Examples:\n  natpunch server --listen 0.0.0.0:3478 --listen [::]:3478 --ttl 120 --stats\n"
-      "  natpunch server --listen 203.0.113.1:3478 --alternate 203.0.113.2:3479   # RFC 5780");
+      "  natpunch server --listen 203.0.113.1:3478 --alternate 203.0.113.2:3479   # RFC 5780\n"
+      "  natpunch server --listen 0.0.0.0:3478 --rate-limit 10/s --rate-limit binding=100/s --burst 20 --max-per-ip "
+      "50");
   return [o] { return run_server(*o); };
 }
 

@@ -4,6 +4,7 @@
 #include "io/endpoint.h"
 #include "wire/address_codec.h"
 #include "wire/builder.h"
+#include "wire/padding.h"
 
 namespace natpunch {
 
@@ -17,7 +18,8 @@ std::string ClientError::message() const {
       auto s = "server refused: " + std::to_string(code) + " " + reason;
       // A bare refusal (the server keeps answers to unproven sources small): say what it means.
       if (code == stun::error_code::kUnauthenticated && reason.empty())
-        s += "(unauthenticated: this ID is bound to a key; sign with it: --key-file)";
+        s += "(unauthenticated: this ID is bound to a key, sign with it: --key-file; or this address has not "
+             "proven itself to the server yet: register first)";
       return s;
     }
     case Kind::Malformed: return "malformed answer from the server: " + reason;
@@ -64,23 +66,42 @@ asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::excha
 }
 
 asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::signed_exchange(
-    const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent) {
+    const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent, std::size_t pad_to) {
+  int sends = 0;  // over every round: last_sends() counts what this call put on the wire
   for (int round = 0;; ++round) {
     auto txid = random_transaction_id();
     auto request = encode(txid);
-    if (key_) request = sign_request(request, *key_, nonce_);
+    if (key_) {
+      request = sign_request(request, *key_, nonce_);  // large enough for the answers it gets
+    } else {
+      if (nonce_) request = with_attribute(request, stun::attr::kNonce, as_bytes(*nonce_));
+      request = padded_to(request, pad_to);
+    }
     if (sent) *sent = request;
     auto o = co_await exchange(std::move(request), txid);
-    if (!o || !key_ || round == 2) co_return o;
-    auto m = parse_message(o->response);
-    if (!m || m->cls() != stun::MessageClass::Error) co_return o;
-    auto e = decode_error_response(*m);
+    sends += last_sends_;
+    last_sends_ = sends;
+    if (o) o->sends = sends;
+    if (!o || round == 2) co_return o;
+    auto m = parse_message(o->response, answer_limits());
+    if (!m) co_return o;
     const auto* n = m->find(stun::attr::kNonce);
-    if (!e || !n || (e->code != stun::error_code::kUnauthenticated && e->code != stun::error_code::kStaleNonce))
-      co_return o;
+    if (!n) co_return o;
     std::string fresh(as_text(n->value));
-    if (nonce_ == fresh) co_return o;  // refused with the nonce we quoted: not a nonce problem
+    if (nonce_ == fresh) co_return o;  // answered with the nonce we quoted: nothing new to prove
     nonce_ = std::move(fresh);
+    if (m->cls() == stun::MessageClass::Success) {
+      // A registration that did not quote this source's nonce (first, or the server restarted):
+      // again at once, quoting it, so the server counts our address as proven before a peer's
+      // connect request needs to reach us (docs/security.md).
+      if (pad_to == 0) co_return o;
+      continue;
+    }
+    auto e = decode_error_response(*m);
+    if (!e || (e->code != stun::error_code::kUnauthenticated && e->code != stun::error_code::kStaleNonce)) co_return o;
+    // Unsigned, a refused registration is not a nonce problem (the ID wants a signature); a connect
+    // refused for want of a proven address is ("Nonce required"): again, quoting it.
+    if (!key_ && pad_to != 0) co_return o;
   }
 }
 
@@ -89,7 +110,7 @@ static ClientError malformed(ParseError e) {
 }
 
 static Result<MessageView, ClientError> parse_answer(const TransactionOutcome& o) {
-  auto m = parse_message(o.response);
+  auto m = parse_message(o.response, answer_limits());
   if (!m) return fail(malformed(m.error()));
   if (m->cls() == stun::MessageClass::Error) {
     auto e = decode_error_response(*m);
@@ -101,7 +122,7 @@ static Result<MessageView, ClientError> parse_answer(const TransactionOutcome& o
 
 asio::awaitable<Result<BindingResult, ClientError>> RendezvousClient::binding() {
   auto txid = random_transaction_id();
-  auto request = MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, txid).finish();
+  auto request = padded_binding_request(txid, from_endpoint(server_).family);
   auto o = co_await exchange(std::move(request), txid);
   if (!o) co_return fail(o.error());
   auto m = parse_answer(*o);
@@ -112,7 +133,8 @@ asio::awaitable<Result<BindingResult, ClientError>> RendezvousClient::binding() 
 }
 
 asio::awaitable<Result<RegisterResult, ClientError>> RendezvousClient::register_device(const RegisterRequest& req) {
-  auto o = co_await signed_exchange([&](const TransactionId& t) { return encode_register_request(req, t); }, nullptr);
+  auto o = co_await signed_exchange([&](const TransactionId& t) { return encode_register_request(req, t); }, nullptr,
+                                    register_response_size(from_endpoint(server_).family));
   if (!o) co_return fail(o.error());
   auto m = parse_answer(*o);
   if (!m) co_return fail(m.error());
@@ -123,7 +145,7 @@ asio::awaitable<Result<RegisterResult, ClientError>> RendezvousClient::register_
 
 asio::awaitable<Result<PeerInfo, ClientError>> RendezvousClient::connect(const ConnectRequest& req) {
   auto o = co_await signed_exchange([&](const TransactionId& t) { return encode_connect_request(req, t); },
-                                    &last_connect_request_);
+                                    &last_connect_request_, 0);
   if (!o) co_return fail(o.error());
   auto m = parse_answer(*o);
   if (!m) co_return fail(m.error());

@@ -52,7 +52,8 @@ class RendezvousClient {
   void give_socket(asio::ip::udp::socket s) { client_.socket() = std::move(s); }
   int last_sends() const { return last_sends_; }
   // Signs NP-REGISTER and NP-CONNECT with `key` (not owned; outlives this client), quoting the
-  // server's nonce for our address (taken from its 401/438 answer and reused until it goes stale).
+  // server's nonce for our address (taken from its 401/438 answer or its register answer, and reused
+  // until it goes stale). Unsigned requests quote it too: it proves we receive at our address.
   void set_key(const DeviceKey* key) { key_ = key; }
   // The bytes of the last NP-CONNECT request sent. Sent again (same transaction), the server
   // answers it from its duplicate cache and re-sends the peer its NP-PEER-INFO.
@@ -61,10 +62,12 @@ class RendezvousClient {
  private:
   asio::awaitable<Result<TransactionOutcome, ClientError>> exchange(Bytes request, const TransactionId& txid);
   void on_datagram(ByteView d, const asio::ip::udp::endpoint& from);
-  // exchange() of `encode(txid)`, signed when a key is set; a 401/438 with a new NONCE is answered
-  // by sending again (a new transaction) with it, at most twice. `sent`: the last request's bytes.
+  // exchange() of `encode(txid)`, signed when a key is set, else quoting the server's nonce once
+  // known and padded to `pad_to` bytes (wire/padding.h); a 401/438 with a new NONCE is answered by
+  // sending again (a new transaction) with it, at most twice — and so is a success carrying a new
+  // NONCE when `pad_to` is set (registration). `sent`: the last request's bytes.
   asio::awaitable<Result<TransactionOutcome, ClientError>> signed_exchange(
-      const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent);
+      const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent, std::size_t pad_to);
 
   StunClient client_;
   asio::ip::udp::endpoint server_;

@@ -4,6 +4,7 @@
 
 #include "wire/address_codec.h"
 #include "wire/builder.h"
+#include "wire/padding.h"
 #include "wire/retransmit.h"
 
 namespace natpunch {
@@ -96,7 +97,8 @@ void NatDiscovery::add(Probe probe, std::size_t socket, const SocketAddress& to,
   }
   MessageBuilder b(stun::method::kBinding, stun::MessageClass::Request, t.id);
   if (change_flags != 0) b.add_u32(stun::attr::kChangeRequest, change_flags);
-  t.request = b.finish();
+  // Padded so the server's full answer (RFC 5780's addresses) fits in what we sent (padding.h).
+  t.request = padded_to(b.finish(), binding_response_size(to.family));
   // RFC 8489 §6.2.1 schedule, cut at the test's limit; the transaction fails at the limit itself.
   auto plan = plan_retransmissions(RetransmitPolicy{rto, 32, 1 << 20, limit});
   t.sends = plan.sends;
@@ -129,7 +131,7 @@ std::vector<OutDatagram> NatDiscovery::on_datagram(const InDatagram& d, TimePoin
     ++result_.ignored;
     return out;
   }
-  auto parsed = parse_message(d.bytes);
+  auto parsed = parse_message(d.bytes, answer_limits());
   if (!parsed || parsed->method() != stun::method::kBinding ||
       (parsed->cls() != stun::MessageClass::Success && parsed->cls() != stun::MessageClass::Error)) {
     ++result_.ignored;

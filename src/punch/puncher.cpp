@@ -4,6 +4,7 @@
 
 #include "wire/address_codec.h"
 #include "wire/builder.h"
+#include "wire/padding.h"
 
 namespace natpunch {
 
@@ -153,8 +154,7 @@ void Puncher::pace(TimePoint now, std::vector<OutDatagram>& out) {
       if (sent_in_phase_ == 0 && want_hint_) {
         // First a flow to the server: its mapping is the counter's value just before our sockets'.
         hint_txid_ = next_txid();
-        out.push_back(
-            {1, s_.server, MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, hint_txid_).finish()});
+        out.push_back({1, s_.server, padded_binding_request(hint_txid_, s_.server.family)});
         ++outcome_.packets_sent;
       }
       // Socket i sends toward the cone side's mapping: this creates socket i's mapping on our NAT.

@@ -10,6 +10,24 @@ std::uint64_t ServerCounters::dropped_total() const {
   return n;
 }
 
+std::uint64_t ServerCounters::malformed_total() const {
+  std::uint64_t n = 0;
+  for (auto d : dropped) n += d;
+  return n;
+}
+
+std::uint64_t ServerCounters::rejected_total() const {
+  std::uint64_t n = 0;
+  for (const auto& [code, count] : error_responses) n += count;
+  return n;
+}
+
+std::uint64_t ServerCounters::rate_limited_total() const {
+  std::uint64_t n = 0;
+  for (auto d : rate_limited) n += d;
+  return n;
+}
+
 std::string ServerCounters::to_json() const {
   nlohmann::json drops;
   for (std::size_t i = 0; i < dropped.size(); ++i)
@@ -44,6 +62,24 @@ std::string ServerCounters::to_json() const {
         {"key_mismatches", key_mismatches},
         {"unsigned_refused", unsigned_refused},
         {"not_authorized", not_authorized}}},
+      {"rejected", rejected_total()},
+      {"malformed", malformed_total()},
+      {"rate_limited",
+       {{"binding", rate_limited[0]},
+        {"register", rate_limited[1]},
+        {"connect", rate_limited[2]},
+        {"signal", rate_limited[3]},
+        {"other", rate_limited[4]},
+        {"total", rate_limited_total()}}},
+      {"limits",
+       {{"registrations_capped", registrations_capped},
+        {"sources_proven", sources_proven},
+        {"connect_challenged", connect_challenged},
+        {"amplification_trimmed", amplification_trimmed},
+        {"amplification_refused", amplification_refused},
+        {"indications_refused", indications_refused},
+        {"rate_table_evictions", rate_table_evictions},
+        {"proven_table_evictions", proven_table_evictions}}},
   };
   return j.dump();
 }

@@ -39,9 +39,22 @@ struct ServerCounters {
   std::uint64_t unsigned_refused = 0;       // unsigned request for a bound ID, or with --require-keys
   std::uint64_t not_authorized = 0;         // ID not in --authorized-keys
   std::array<std::uint64_t, 12> dropped{};  // by ParseError
+  // Abuse limits (docs/security.md).
+  std::array<std::uint64_t, 5> rate_limited{};  // dropped unanswered, by RequestKind
+  std::uint64_t registrations_capped = 0;       // refused: the source IP's --max-per-ip reached
+  std::uint64_t sources_proven = 0;             // requests quoting a valid NONCE
+  std::uint64_t connect_challenged = 0;         // NP-CONNECT from an unproven source: 401 with a NONCE
+  std::uint64_t amplification_trimmed = 0;      // replies sent without optional attributes to fit
+  std::uint64_t amplification_refused = 0;      // replies not sent: larger than the request even trimmed
+  std::uint64_t indications_refused = 0;        // peer-info/signal not sent to an unproven address
+  std::uint64_t rate_table_evictions = 0;       // rate-limit table full: a source forgotten early
+  std::uint64_t proven_table_evictions = 0;     // proven-source table full: a proof forgotten early
 
   void drop(ParseError e) { ++dropped[static_cast<std::size_t>(e)]; }
   std::uint64_t dropped_total() const;
+  std::uint64_t malformed_total() const;  // datagrams that failed to parse (every ParseError)
+  std::uint64_t rejected_total() const;   // requests answered with an error response
+  std::uint64_t rate_limited_total() const;
   std::string to_json() const;  // one line
 };
 

@@ -1,8 +1,9 @@
 #include "server/nonce.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "wire/bytes.h"
 
@@ -11,6 +12,15 @@ namespace natpunch {
 NonceIssuer::NonceIssuer(const RandomSource& random, std::chrono::seconds period)
     : period_(period.count() > 0 ? period : std::chrono::seconds(300)) {
   random(secret_);
+  EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  keyed_.reset(hmac ? EVP_MAC_CTX_new(hmac) : nullptr, EVP_MAC_CTX_free);
+  EVP_MAC_free(hmac);  // the context holds its own reference
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (keyed_ &&
+      EVP_MAC_init(keyed_.get(), reinterpret_cast<const unsigned char*>(secret_.data()), secret_.size(), params) != 1)
+    keyed_.reset();
 }
 
 std::int64_t NonceIssuer::period_of(TimePoint now) const {
@@ -24,9 +34,14 @@ std::string NonceIssuer::make(const SocketAddress& source, std::int64_t period) 
   for (int i = 0; i < 16; ++i) msg[9 + i] = source.ip[static_cast<std::size_t>(i)];
   msg[25] = static_cast<unsigned char>(source.port >> 8);
   msg[26] = static_cast<unsigned char>(source.port);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()), msg, sizeof msg, mac, &len);
+  unsigned char mac[EVP_MAX_MD_SIZE]{};
+  std::size_t len = 0;
+  // A nonce nobody can forge, or none: without OpenSSL's HMAC this returns "", and check() refuses
+  // every nonce (no source is ever proven, so nothing is answered beyond its request's size).
+  if (std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> c(keyed_ ? EVP_MAC_CTX_dup(keyed_.get()) : nullptr,
+                                                                  EVP_MAC_CTX_free);
+      !c || EVP_MAC_update(c.get(), msg, sizeof msg) != 1 || EVP_MAC_final(c.get(), mac, &len, sizeof mac) != 1)
+    return {};
   std::array<std::byte, 8> be{};  // the period, big-endian: its hex reads as the number
   for (int i = 0; i < 8; ++i)
     be[static_cast<std::size_t>(i)] =

@@ -1,5 +1,6 @@
 // The rendezvous server's record of devices: ID → observed public mapping, local addresses,
-// last-seen and expiry. Bounded in size. Told the time; reads no clock.
+// last-seen and expiry. Bounded in size, and in live entries per source IP (a NAT's public IP may
+// carry many devices, one attacker's IP no more than the cap). Told the time; reads no clock.
 #pragma once
 
 #include <chrono>
@@ -35,20 +36,27 @@ struct Lookup {
 
 class Registry {
  public:
-  explicit Registry(std::size_t max_entries) : max_entries_(max_entries) {}
+  explicit Registry(std::size_t max_entries, std::size_t max_per_ip = SIZE_MAX)
+      : max_entries_(max_entries), max_per_ip_(max_per_ip) {}
 
-  enum class Upsert { Created, Refreshed, Moved, Full };
+  enum class Upsert { Created, Refreshed, Moved, Full, IpCapReached };
   // Creates or refreshes the entry for `r.id` (keyed on the ID value; its kind is informational).
+  // IpCapReached: a new entry, or one moving to another IP, would exceed that IP's cap.
   Upsert upsert(Registration r);
   // Expired entries are reported as Expired once and then removed.
   Lookup lookup(const std::string& id, TimePoint now);
   // Removes expired entries; returns how many.
   std::size_t sweep(TimePoint now);
   std::size_t size() const { return entries_.size(); }
+  // Live entries whose mapping has `a`'s IP.
+  std::size_t count_for_ip(const SocketAddress& a) const;
 
  private:
+  void count(const SocketAddress& mapped, int delta);
   std::size_t max_entries_;
+  std::size_t max_per_ip_;
   std::unordered_map<std::string, Registration> entries_;
+  std::unordered_map<SocketAddress, std::size_t, SocketAddressHash> per_ip_;  // keyed by IP (port 0)
 };
 
 }  // namespace natpunch

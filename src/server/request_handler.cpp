@@ -5,6 +5,7 @@
 #include "identity/signed_request.h"
 #include "wire/builder.h"
 #include "wire/control_messages.h"
+#include "wire/padding.h"
 
 namespace natpunch {
 
@@ -13,14 +14,111 @@ using stun::MessageClass;
 RequestHandler::RequestHandler(ServerConfig config, RandomSource random)
     : config_(config),
       random_(std::move(random)),
-      registry_(config.max_registrations),
+      registry_(config.max_registrations, config.max_registrations_per_ip),
       duplicates_(config.duplicate_cache_entries, config.duplicate_window),
       nonces_(random_, config.nonce_period),
       keys_(config.max_key_bindings, config.authorized_keys),
-      attempts_(config.max_attempts, config.attempt_lifetime) {}
+      attempts_(config.max_attempts, config.attempt_lifetime),
+      limiter_(config.rate_limits, config.max_rate_limited_sources),
+      // A nonce is good for its period and the next (nonce.h): so is the proof.
+      proven_(config.max_proven_sources, 2 * config.nonce_period) {}
+
+namespace {
+
+// The rate-limit kind of a datagram, from its header alone (before any parsing work).
+RequestKind kind_of(ByteView datagram) {
+  auto header = read_header(datagram);
+  if (!header || stun::class_of(header->type) != MessageClass::Request) return RequestKind::Other;
+  switch (stun::method_of(header->type)) {
+    case stun::method::kBinding: return RequestKind::Binding;
+    case stun::method::kRegister: return RequestKind::Register;
+    case stun::method::kConnect: return RequestKind::Connect;
+    case stun::method::kSignal: return RequestKind::Signal;
+    default: return RequestKind::Other;
+  }
+}
+
+// What a reply may lose to fit, in this order: nothing a client needs to use the answer.
+// SOFTWARE; the reason phrase of ERROR-CODE; RESPONSE-ORIGIN; NONCE; FINGERPRINT (RFC 8489 §7:
+// optional for Binding, natpunch's clients match answers by transaction ID); OTHER-ADDRESS.
+constexpr std::uint16_t kReasonPhrase = 0;  // marker: ERROR-CODE without its reason
+constexpr std::array<std::uint16_t, 6> kTrimOrder{stun::attr::kSoftware,       kReasonPhrase,
+                                                  stun::attr::kResponseOrigin, stun::attr::kNonce,
+                                                  stun::attr::kFingerprint,    stun::attr::kOtherAddress};
+
+// `reply` (our own encoding) re-encoded without the first `steps` kinds of kTrimOrder.
+Bytes trimmed(const MessageView& reply, std::size_t steps) {
+  auto dropped = [&](std::uint16_t type) {
+    return std::find(kTrimOrder.begin(), kTrimOrder.begin() + static_cast<std::ptrdiff_t>(steps), type) !=
+           kTrimOrder.begin() + static_cast<std::ptrdiff_t>(steps);
+  };
+  MessageBuilder b(reply.method(), reply.cls(), reply.transaction);
+  for (const auto& a : reply.attributes) {
+    if (a.type == stun::attr::kFingerprint || dropped(a.type)) continue;
+    if (a.type == stun::attr::kErrorCode && dropped(kReasonPhrase) && a.value.size() > 4) {
+      b.add(a.type, a.value.first(4));  // class and number, no reason
+      continue;
+    }
+    b.add(a.type, a.value);
+  }
+  return b.finish(std::nullopt, !dropped(stun::attr::kFingerprint) && reply.has_fingerprint());
+}
+
+bool is_response(ByteView reply) {
+  auto h = read_header(reply);
+  return h && (stun::class_of(h->type) == MessageClass::Success || stun::class_of(h->type) == MessageClass::Error);
+}
+
+}  // namespace
 
 std::vector<Reply> RequestHandler::handle(const Datagram& in, TimePoint now) {
   ++counters_.datagrams;
+  // Over its rate: dropped before parsing, unanswered (an answer would be traffic an attacker
+  // could aim at a spoofed source).
+  auto kind = kind_of(in.bytes);
+  if (!limiter_.allow(in.source, kind, now)) {
+    ++counters_.rate_limited[static_cast<std::size_t>(kind)];
+    return {};
+  }
+  return limit_amplification(in, answer(in, now), now);
+}
+
+std::vector<Reply> RequestHandler::limit_amplification(const Datagram& in, std::vector<Reply> replies, TimePoint now) {
+  const bool proven = proven_.proven(in.source, now);
+  const auto budget = static_cast<std::size_t>(config_.amplification_limit * static_cast<double>(in.bytes.size()));
+  std::vector<Reply> out;
+  out.reserve(replies.size());
+  for (auto& r : replies) {
+    if (!is_response(r.bytes)) {
+      // An indication to a third party (the peer of a connect or signal): only to an address that
+      // proved it receives there, else a spoofed registration would make the server a reflector.
+      if (proven_.proven(r.destination, now)) {
+        out.push_back(std::move(r));
+      } else {
+        ++counters_.indications_refused;
+      }
+      continue;
+    }
+    if (proven || r.bytes.size() <= budget) {
+      out.push_back(std::move(r));
+      continue;
+    }
+    auto m = parse_message(r.bytes, ParseLimits{65535, 64, false});
+    std::optional<Bytes> fits;
+    for (std::size_t steps = 1; m && steps <= kTrimOrder.size() && !fits; ++steps)
+      if (auto t = trimmed(*m, steps); t.size() <= budget) fits = std::move(t);
+    if (!fits) {
+      ++counters_.amplification_refused;
+      continue;
+    }
+    ++counters_.amplification_trimmed;
+    r.bytes = std::move(*fits);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<Reply> RequestHandler::answer(const Datagram& in, TimePoint now) {
   ParseLimits limits;
   limits.max_message = config_.max_message;
   limits.reject_unknown_required = false;  // we answer those with 420 instead
@@ -49,6 +147,12 @@ std::vector<Reply> RequestHandler::handle(const Datagram& in, TimePoint now) {
   if (auto unknown = m.unknown_required(); !unknown.empty()) {
     // RFC 8489 §6.3.1.1: unknown comprehension-required attributes in a request → 420 listing them.
     return {error(m, in, stun::error_code::kUnknownAttribute, "Unknown Attribute", unknown)};
+  }
+  // A request quoting the nonce the server issued for its source proves it receives there.
+  if (const auto* n = m.find(stun::attr::kNonce);
+      n && nonces_.check(as_text(n->value), in.source, now) == NonceIssuer::Check::Valid) {
+    ++counters_.sources_proven;
+    proven_.prove(in.source, now);
   }
   if (m.method() == stun::method::kBinding) return on_binding(m, in);
 
@@ -139,17 +243,29 @@ std::vector<Reply> RequestHandler::on_register(const MessageView& m, const Datag
   Registration r{req->id, in.source, req->locals, in.socket, req->nat, now, now + lifetime};
   switch (registry_.upsert(std::move(r))) {
     case Registry::Upsert::Full: return {error(m, in, stun::error_code::kRegistryFull, "Registry full")};
+    case Registry::Upsert::IpCapReached:
+      ++counters_.registrations_capped;
+      return {error(m, in, stun::error_code::kRegistryFull, "Too many registrations from this IP")};
     case Registry::Upsert::Created: ++counters_.registrations_created; break;
     case Registry::Upsert::Moved: ++counters_.registrations_moved; break;
     case Registry::Upsert::Refreshed: break;
   }
   ++counters_.responses_ok;
   RegisterResponse resp{in.source, static_cast<std::uint32_t>(lifetime.count())};
-  return {Reply{encode_register_response(resp, m.transaction), in.source, in.socket}};
+  // The nonce for this source: quoting it in later requests proves the device receives here (the
+  // answer loses it when the request was too small to carry it back: see limit_amplification).
+  auto nonce = nonces_.issue(in.source, now);
+  return {Reply{with_attribute(encode_register_response(resp, m.transaction), stun::attr::kNonce, as_bytes(nonce)),
+                in.source, in.socket}};
 }
 
 std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagram& in, TimePoint now) {
   ++counters_.connect_requests;
+  // A connect request makes the server write to a third party: only from a proven source.
+  if (!proven_.proven(in.source, now)) {
+    ++counters_.connect_challenged;
+    return {challenge(m, in, stun::error_code::kUnauthenticated, "Nonce required", now)};
+  }
   auto req = decode_connect_request(m);
   if (!req) return {error(m, in, stun::error_code::kBadRequest, "Bad connect request")};
   if (req->self.value == req->peer.value)
@@ -223,12 +339,9 @@ Reply RequestHandler::challenge(const MessageView& m, const Datagram& in, int co
   MessageBuilder b(m.method(), MessageClass::Error, m.transaction);
   b.add_error(code, reason);
   b.add(stun::attr::kNonce, as_bytes(nonce));
-  auto bytes = b.finish();
-  // The source has not proven it receives here: never answer with more than it sent. A signed
-  // request is large enough for the nonce; a small unsigned one gets the bare refusal.
-  if (bytes.size() > in.bytes.size()) bytes = encode_error_response(m.method(), m.transaction, code, reason, {});
-  if (bytes.size() > in.bytes.size()) bytes = encode_error_response(m.method(), m.transaction, code, "", {});
-  return Reply{std::move(bytes), in.source, in.socket};
+  // The source has not proven it receives here: handle() trims this to the request's size (the
+  // reason goes first, then the nonce: a signed request is large enough for the nonce).
+  return Reply{b.finish(), in.source, in.socket};
 }
 
 std::optional<Reply> RequestHandler::authenticate(const MessageView& m, const Datagram& in, const DeviceId& id,
@@ -282,6 +395,10 @@ void RequestHandler::tick(TimePoint now) {
   counters_.registrations_expired += registry_.sweep(now);
   duplicates_.expire(now);
   attempts_.expire(now);
+  limiter_.expire(now);
+  proven_.expire(now);
+  counters_.rate_table_evictions = limiter_.evictions();
+  counters_.proven_table_evictions = proven_.evictions();
 }
 
 }  // namespace natpunch

@@ -9,7 +9,9 @@
 #include "server/duplicate_cache.h"
 #include "server/key_bindings.h"
 #include "server/nonce.h"
+#include "server/proven_sources.h"
 #include "server/random_source.h"
+#include "server/rate_limiter.h"
 #include "server/registry.h"
 #include "server/server_config.h"
 #include "wire/clock.h"
@@ -27,16 +29,24 @@ class RequestHandler {
  public:
   RequestHandler(ServerConfig config, RandomSource random);
 
+  // Rate-limited per source IP and request kind (excess dropped unanswered), then answered; the
+  // answers to a source that has not proven it receives at its address are never larger than
+  // `amplification_limit` × the request, and indications go only to proven addresses.
   std::vector<Reply> handle(const Datagram& in, TimePoint now);
-  // Housekeeping: expire registrations and remembered answers.
+  // Housekeeping: expire registrations, remembered answers, rate-limit and proven-source entries.
   void tick(TimePoint now);
 
   void count_send_error() { ++counters_.send_errors; }
   const ServerCounters& counters() const { return counters_; }
   const Registry& registry() const { return registry_; }
   const KeyBindings& key_bindings() const { return keys_; }
+  const ProvenSources& proven_sources() const { return proven_; }
+  const RateLimiter& rate_limiter() const { return limiter_; }
 
  private:
+  std::vector<Reply> answer(const Datagram& in, TimePoint now);
+  // Applies the amplification rule to `replies` (see handle()).
+  std::vector<Reply> limit_amplification(const Datagram& in, std::vector<Reply> replies, TimePoint now);
   std::vector<Reply> dispatch(const MessageView& m, const Datagram& in, TimePoint now);
   std::vector<Reply> on_binding(const MessageView& m, const Datagram& in);
   // The socket of the same group with the given IP/port roles, if the server has it.
@@ -59,6 +69,8 @@ class RequestHandler {
   NonceIssuer nonces_;
   KeyBindings keys_;
   AttemptTable attempts_;
+  RateLimiter limiter_;
+  ProvenSources proven_;
   ServerCounters counters_;
 };
 

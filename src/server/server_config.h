@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +23,18 @@ struct SocketRole {
   SocketAddress address;  // the socket's own address (RESPONSE-ORIGIN)
 };
 
+// Requests a source IP may send per second of one kind (a token bucket: `per_second` refill,
+// `burst` capacity). 0 per second: no limit for that kind.
+struct RateLimit {
+  double per_second = 0;
+  double burst = 0;
+};
+
+// The request kinds rate-limited separately. Other: unknown methods, indications, responses and
+// datagrams that are not STUN at all (limited before they are parsed).
+enum class RequestKind : std::uint8_t { Binding, Register, Connect, Signal, Other };
+inline constexpr std::size_t kRequestKinds = 5;
+
 struct ServerConfig {
   std::chrono::seconds ttl{60};                  // registration lifetime; refresh = re-register
   std::size_t max_registrations = 1'000'000;     // registry bound
@@ -38,6 +51,16 @@ struct ServerConfig {
   std::optional<std::map<std::string, PublicKey>> authorized_keys;
   std::size_t max_key_bindings = 1'000'000;
   std::chrono::seconds nonce_period{300};
+  // Abuse limits (docs/security.md). Replies to a source that has not proven it receives at its
+  // address (by quoting a valid NONCE) are at most `amplification_limit` × the request's size:
+  // optional attributes are dropped first, then the reply is not sent (counted).
+  double amplification_limit = 1.0;
+  std::size_t max_proven_sources = 1'000'000;    // proven-source table bound (arbitrary eviction when full)
+  std::size_t max_registrations_per_ip = 1'000;  // live registrations whose mapping has one source IP
+  // Per source IP and request kind, by RequestKind: binding, register, connect, signal, other.
+  std::array<RateLimit, kRequestKinds> rate_limits{RateLimit{50, 100}, RateLimit{20, 40}, RateLimit{20, 40},
+                                                   RateLimit{50, 100}, RateLimit{20, 40}};
+  std::size_t max_rate_limited_sources = 100'000;  // rate-limit table bound (arbitrary eviction when full)
   // One entry per server socket, by socket index. Empty, or a group without its alternates: no
   // RFC 5780 (no OTHER-ADDRESS; CHANGE-REQUEST answered with 420).
   std::vector<SocketRole> sockets;

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "nat/nat_discovery.h"
+#include "wire/padding.h"
 
 namespace natpunch::sim {
 
@@ -106,27 +107,49 @@ Introduction introduce(Runner& runner, SocketId a_main, SocketId b_main, std::op
   std::mt19937_64 rng(mix(seed ^ 0x1a7d));
   const DeviceId a_id{IdKind::UserName, "alice"}, b_id{IdKind::UserName, "bob"};
 
-  // 1. Registration, each from its main socket, with its local address and NAT behaviour.
+  // 1. Registration, each from its main socket, with its local address and NAT behaviour: first
+  //    padded so the answer (with the server's nonce for that mapping) fits, then again quoting the
+  //    nonce, which proves the mapping (the server sends NP-PEER-INFO only to proven addresses).
   auto a_tx = make_txid(rng), b_tx = make_txid(rng);
   std::optional<SocketAddress> a_mapped, b_mapped;
+  std::optional<std::string> a_nonce, b_nonce;
   auto registered = [&] {
     for (auto& in : runner.inbox()) {
       auto m = parse_message(in.bytes);
       if (!m || m->method() != stun::method::kRegister || m->cls() != stun::MessageClass::Success) continue;
       auto r = decode_register_response(*m);
       if (!r) continue;
-      if (in.to == a_main && m->transaction == a_tx) a_mapped = r->mapped;
-      if (in.to == b_main && m->transaction == b_tx) b_mapped = r->mapped;
+      const auto* n = m->find(stun::attr::kNonce);
+      auto nonce = n ? std::optional<std::string>(as_text(n->value)) : std::nullopt;
+      if (in.to == a_main && m->transaction == a_tx) a_mapped = r->mapped, a_nonce = nonce;
+      if (in.to == b_main && m->transaction == b_tx) b_mapped = r->mapped, b_nonce = nonce;
     }
     runner.inbox().clear();
     return a_mapped && b_mapped;
   };
-  std::vector<std::pair<SocketId, Bytes>> regs;
-  regs.emplace_back(a_main, encode_register_request({a_id, {net.local_address(a_main)}, 600, a_nat}, a_tx));
-  regs.emplace_back(b_main, encode_register_request({b_id, {net.local_address(b_main)}, 600, b_nat}, b_tx));
-  if (!exchange(runner, regs, kRegisterRto, registered, intro.retransmissions)) {
-    intro.error = "registration got no answer";
-    return intro;
+  auto register_request = [&](const DeviceId& id, SocketId main, std::optional<NatBehavior> nat,
+                              const TransactionId& tx, const std::optional<std::string>& nonce) {
+    auto bytes = encode_register_request({id, {net.local_address(main)}, 600, nat}, tx);
+    if (nonce) return with_attribute(bytes, stun::attr::kNonce, as_bytes(*nonce));
+    return padded_to(bytes, register_response_size(kServerAddress.family));
+  };
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::pair<SocketId, Bytes>> regs;
+    regs.emplace_back(a_main, register_request(a_id, a_main, a_nat, a_tx, a_nonce));
+    regs.emplace_back(b_main, register_request(b_id, b_main, b_nat, b_tx, b_nonce));
+    a_mapped.reset();
+    b_mapped.reset();
+    if (!exchange(runner, regs, kRegisterRto, registered, intro.retransmissions)) {
+      intro.error = "registration got no answer";
+      return intro;
+    }
+    if (!a_nonce || !b_nonce) {
+      intro.error = "registration answer without a nonce";
+      return intro;
+    }
+    // The second round's transactions: derived, so the trial draws no more from `rng`.
+    a_tx[0] ^= std::byte{0x80};
+    b_tx[0] ^= std::byte{0x80};
   }
   intro.a_mapped = *a_mapped;
   intro.b_mapped = *b_mapped;
@@ -134,7 +157,9 @@ Introduction introduce(Runner& runner, SocketId a_main, SocketId b_main, std::op
   // 2. The connect request; the initiator's answer and the other side's indication.
   SocketId init = a_initiates ? a_main : b_main;
   auto c_tx = make_txid(rng);
-  intro.connect_request = encode_connect_request({a_initiates ? a_id : b_id, a_initiates ? b_id : a_id}, c_tx);
+  intro.connect_request =
+      with_attribute(encode_connect_request({a_initiates ? a_id : b_id, a_initiates ? b_id : a_id}, c_tx),
+                     stun::attr::kNonce, as_bytes(a_initiates ? *a_nonce : *b_nonce));
   std::optional<PeerInfo> a_info, b_info;
   auto introduced = [&] {
     for (auto& in : runner.inbox()) {

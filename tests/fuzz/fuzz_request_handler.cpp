@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -31,7 +32,9 @@
 #include "server/request_handler.h"
 #include "wire/nat_behavior.h"
 #include "wire/address_codec.h"
+#include "wire/builder.h"
 #include "wire/control_messages.h"
+#include "wire/padding.h"
 
 namespace natpunch {
 namespace {
@@ -138,9 +141,27 @@ void check_binding_success(const MessageView& m, const Reply& r, const Datagram&
   }
 }
 
+// What the amplification rule needs to know about one handle() call.
+struct Proof {
+  bool indication_refused = false;       // the handler left an indication out (unproven peer)
+  std::function<bool(const SocketAddress&)> proven;  // after the request
+};
+
 void check_replies(const std::vector<Reply>& replies, const Datagram& in, const ServerConfig& config,
-                   const std::vector<SeenRequest>& seen) {
+                   const std::vector<SeenRequest>& seen, const Proof& proof) {
   check(replies.size() <= 2, "at most two replies (response + indication)");
+  // Amplification ≤ amplification_limit toward a source that has not proven its address, and no
+  // indication to an address that has not (docs/security.md).
+  for (const auto& r : replies) {
+    auto h = read_header(r.bytes);
+    check(h.has_value(), "every reply has a STUN header");
+    bool response = stun::class_of(h->type) == stun::MessageClass::Success ||
+                    stun::class_of(h->type) == stun::MessageClass::Error;
+    if (response && !proof.proven(in.source))
+      check(static_cast<double>(r.bytes.size()) <= config.amplification_limit * static_cast<double>(in.bytes.size()),
+            "no answer to an unproven source is larger than its request");
+    if (!response) check(proof.proven(r.destination), "indications go only to proven addresses");
+  }
   if (replies.empty()) return;
   // Anything answered was a request that parsed far enough to read its header.
   check(in.bytes.size() >= stun::kHeaderSize, "only STUN-sized datagrams are answered");
@@ -158,7 +179,8 @@ void check_replies(const std::vector<Reply>& replies, const Datagram& in, const 
       std::fprintf(stderr, "request type 0x%04x from source %d socket %d -> reply %zu type 0x%04x socket %d\n",
                    req.type, static_cast<int>(std::find(known.begin(), known.end(), in.source) - known.begin()),
                    in.socket, i, m->type, r.socket);
-    check(m->has_fingerprint(), "every reply carries FINGERPRINT");
+    // (An answer to an unproven source may have lost it to fit: see limit_amplification.)
+    check(m->has_fingerprint() || !proof.proven(in.source), "every reply to a proven source carries FINGERPRINT");
 
     if (i == 0) {
       // The response to the requester.
@@ -196,12 +218,14 @@ void check_replies(const std::vector<Reply>& replies, const Datagram& in, const 
         case stun::method::kConnect: {
           auto info = decode_peer_info(*m);
           check(info.ok() && info->initiator, "connect success is peer-info for the initiator");
-          check(replies.size() == 2, "a connect success comes with an indication for the peer");
+          check(replies.size() == 2 || proof.indication_refused,
+                "a connect success comes with an indication for the peer, unless the peer is unproven");
           break;
         }
         case stun::method::kSignal:
           check(req.signal.has_value(), "a signal success answers a well-formed signal request");
-          check(replies.size() == 2, "a signal success comes with the relayed indication");
+          check(replies.size() == 2 || proof.indication_refused,
+                "a signal success comes with the relayed indication, unless the peer is unproven");
           break;
         default: violated("success response for a method the server does not serve");
       }
@@ -243,13 +267,37 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   TimePoint now = TimePoint{} + std::chrono::hours(1000);
   std::uint64_t handled = 0;
   std::vector<SeenRequest> seen;
+  // Sources 0 and 2 prove their address first, as natpunch's clients do: a padded request earns a
+  // challenge with the nonce, which a Binding then quotes. Sources 1 and 3 stay unproven.
+  for (std::size_t s : {0u, 2u}) {
+    const auto& source = fuzz::sources()[s];
+    TransactionId t{};
+    t[0] = std::byte{0xf0};
+    t[1] = std::byte(s);
+    auto probe = padded_to(
+        encode_connect_request({DeviceId{IdKind::UserName, "p"}, DeviceId{IdKind::UserName, "q"}}, t), 200);
+    auto challenge = handler.handle(Datagram{probe, source, 0}, now);
+    check(challenge.size() == 1, "an unproven connect is challenged");
+    auto m = parse_message(challenge[0].bytes);
+    const auto* nonce = m ? m->find(stun::attr::kNonce) : nullptr;
+    check(nonce != nullptr, "a padded request's challenge carries the nonce");
+    t[2] = std::byte{1};
+    auto quote = with_attribute(MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, t).finish(),
+                                stun::attr::kNonce, nonce->value);
+    handler.handle(Datagram{quote, source, 0}, now);
+    check(handler.proven_sources().proven(source, now), "quoting the nonce proves the source");
+    handled += 2;
+  }
   for (const auto& chunk : split(ByteView(reinterpret_cast<const std::byte*>(data), size))) {
     now += std::chrono::seconds(20 * (chunk.control >> 6));
     if (chunk.control & 0x20) handler.tick(now);
     Datagram in{chunk.bytes, fuzz::sources()[chunk.control & 0x03], static_cast<std::uint8_t>((chunk.control >> 2) & 0x07)};
+    auto refused_before = handler.counters().indications_refused;
     auto replies = handler.handle(in, now);
     ++handled;
-    check_replies(replies, in, config, seen);
+    Proof proof{handler.counters().indications_refused > refused_before,
+                [&](const SocketAddress& a) { return handler.proven_sources().proven(a, now); }};
+    check_replies(replies, in, config, seen, proof);
     if (in.bytes.size() >= stun::kHeaderSize) {
       SeenRequest r{in.source, {}, 0, in.socket};
       std::memcpy(r.txid.data(), in.bytes.data() + 8, r.txid.size());

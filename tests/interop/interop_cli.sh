@@ -134,6 +134,13 @@ stats=$(last_stats np)
 (($(json_field "$stats" stats.dropped_total) >= drops_before + 3)) || fail "dropped_total did not grow by 3: $stats"
 pass "--stats counts garbage by reason: not_stun=$(json_field "$stats" stats.dropped.not_stun) truncated=$(json_field "$stats" stats.dropped.truncated)"
 
+(($(json_field "$stats" stats.malformed) >= 3)) || fail "--stats 'malformed' total does not count the garbage: $stats"
+for f in rejected rate_limited.total rate_limited.binding rate_limited.register rate_limited.connect \
+         limits.registrations_capped limits.amplification_refused; do
+  [[ -n "$(json_field "$stats" "stats.$f")" ]] || fail "--stats lacks $f: $stats"
+done
+pass "--stats totals: malformed=$(json_field "$stats" stats.malformed) rejected=$(json_field "$stats" stats.rejected) rate_limited=$(json_field "$stats" stats.rate_limited.total)"
+
 alive "$np_PID" || fail "server died after garbage"
 expect_exit 0 "stun after garbage" "$NATPUNCH" stun --server "$server" --json --timeout 5
 [[ "$(json_field "$OUT" ok)" == true ]] || fail "stun after garbage: $OUT"
@@ -157,6 +164,31 @@ printf 'alice %s\nbob not-a-key\n' "$(printf 'ab%.0s' $(seq 32))" >"$WORK/keys/a
 expect_exit 2 "server with a malformed --authorized-keys" \
   "$NATPUNCH" server --listen 127.0.0.1:0 --authorized-keys "$WORK/keys/authorized"
 [[ "$OUT" == *authorized* && "$OUT" == *"line 2"* ]] || fail "malformed --authorized-keys not named with its line: $OUT"
+
+# --- rate limits and the per-IP cap from the command line: excess dropped unanswered, counted.
+expect_exit 2 "server --rate-limit garbage" "$NATPUNCH" server --listen 127.0.0.1:0 --rate-limit fast
+expect_exit 2 "server --rate-limit unknown kind" "$NATPUNCH" server --listen 127.0.0.1:0 --rate-limit ping=5/s
+expect_exit 2 "server --burst 0" "$NATPUNCH" server --listen 127.0.0.1:0 --burst 0
+expect_exit 2 "server --amplification-limit 0.5" "$NATPUNCH" server --listen 127.0.0.1:0 --amplification-limit 0.5
+start_natpunch_server limited --listen 127.0.0.1:0 --rate-limit binding=0.1/s --burst binding=2 --max-per-ip 1 \
+  --stats --stats-interval 0.2 --log-level warn
+lport=$(listening_port limited 127.0.0.1)
+expect_exit 0 "stun within the burst (1)" "$NATPUNCH" stun --server "127.0.0.1:$lport" --timeout 2
+expect_exit 0 "stun within the burst (2)" "$NATPUNCH" stun --server "127.0.0.1:$lport" --timeout 2
+expect_exit 1 "stun over --rate-limit binding=0.1/s --burst binding=2 (dropped, unanswered)" \
+  "$NATPUNCH" stun --server "127.0.0.1:$lport" --timeout 1
+expect_exit 0 "register one device (--max-per-ip 1)" "$NATPUNCH" register --server "127.0.0.1:$lport" --id one --timeout 2
+expect_exit 1 "register a second device from the same IP" \
+  "$NATPUNCH" register --server "127.0.0.1:$lport" --id two --timeout 2
+[[ "$OUT" == *508* ]] || fail "the per-IP cap is not answered 508: $OUT"
+limited_seen() {
+  local j
+  j=$(last_stats limited)
+  (($(json_field "$j" stats.rate_limited.binding) >= 1 && $(json_field "$j" stats.limits.registrations_capped) >= 1))
+}
+wait_until 5 limited_seen || fail "--stats does not count the rate-limited and capped requests: $(last_stats limited)"
+pass "--stats counts rate_limited.binding=$(json_field "$(last_stats limited)" stats.rate_limited.binding) registrations_capped=$(json_field "$(last_stats limited)" stats.limits.registrations_capped)"
+stop_pid "$limited_PID"
 
 # --- SIGTERM stops the server cleanly, with a final stats line.
 lines_before=$(grep -c '^{"stats":' "$WORK/np.out")

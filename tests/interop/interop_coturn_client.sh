@@ -4,14 +4,30 @@
 # Then coturn's forced RFC 5780 mode (-f, which sends CHANGE-REQUEST): without an alternate
 # address the server answers CHANGE-REQUEST with 420; with --alternate coturn's run completes.
 # (Informational only on a natpunch build without --alternate.)
+# turnutils_stunclient sends bare 20-byte Binding requests (no PADDING), and the smallest answer
+# (XOR-MAPPED-ADDRESS alone) is 32 bytes: natpunch's default amplification limit (1.0 toward a
+# source that has not proven its address) answers it with nothing, which this test checks first
+# (counted under limits.amplification_refused). The interop runs then use the operator's
+# --amplification-limit 4 (RFC 5780's answer to a 20-byte request is 64 bytes: ×3.2) so coturn's
+# client can be served at all; the default stays 1.0 everywhere else.
 # Usage: interop_coturn_client.sh PATH/TO/natpunch
 source "$(dirname "$0")/lib.sh"
 
 command -v turnutils_stunclient >/dev/null || fail "coturn's turnutils_stunclient is not installed"
 
+# The default: no answer larger than the request, so nothing for a bare 20-byte request.
+start_natpunch_server strict --listen 127.0.0.1:0 --stats --stats-interval 0.2 --log-level warn
+rc=0
+out=$(timeout 3 turnutils_stunclient -p "$(listening_port strict 127.0.0.1)" 127.0.0.1 2>&1) || rc=$?
+grep -q 'UDP reflexive addr' <<<"$out" && fail "a bare 20-byte request was answered by default (amplification > 1): $out"
+refused() { (($(json_field "$(last_stats strict)" stats.limits.amplification_refused || echo 0) >= 1)); }
+wait_until 5 refused || fail "the refused answer was not counted: $(last_stats strict)"
+pass "default --amplification-limit 1.0: coturn's bare request unanswered, counted ($(json_field "$(last_stats strict)" stats.limits.amplification_refused))"
+stop_pid "$strict_PID"
+
 listen=(--listen 127.0.0.1:0)
 if have_ipv6_loopback; then listen+=(--listen '[::1]:0'); fi
-start_natpunch_server np "${listen[@]}" --stats --stats-interval 0.2 --log-level warn
+start_natpunch_server np "${listen[@]}" --amplification-limit 4 --stats --stats-interval 0.2 --log-level warn
 
 # check_reflexive IP PORT: one turnutils_stunclient run; its "UDP reflexive addr" must be IP:P,
 # P a valid port. coturn prints IPv6 without brackets (::1:PORT).
@@ -70,7 +86,7 @@ if "$NATPUNCH" server --help 2>&1 | grep -q -- '--alternate'; then
   pass "CHANGE-REQUEST without an alternate address: 420 (coturn's client then waits; stopped, exit $rc)"
 
   # With an alternate address coturn's whole RFC 5780 run completes.
-  start_natpunch_server np5780 --listen 127.0.0.1:0 --alternate 127.0.0.2:0 --log-level warn
+  start_natpunch_server np5780 --listen 127.0.0.1:0 --alternate 127.0.0.2:0 --amplification-limit 4 --log-level warn
   p=$(listening_port np5780 127.0.0.1)
   rc=0
   out=$(timeout 10 turnutils_stunclient -f -p "$p" 127.0.0.1 2>&1) || rc=$?

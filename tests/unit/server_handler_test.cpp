@@ -5,6 +5,7 @@
 #include "wire/address_codec.h"
 #include "wire/builder.h"
 #include "wire/control_messages.h"
+#include "wire/padding.h"
 
 namespace natpunch {
 namespace {
@@ -44,10 +45,18 @@ class HandlerTest : public ::testing::Test {
     keep_ = r.at(0).bytes;
     return *parse_message(keep_);
   }
+  // Registers as natpunch's client does: padded so the answer carries the server's nonce, then
+  // again quoting it, which proves the source (connect requests and indications need that).
   void register_id(const char* id, const char* from, TimePoint now, std::uint8_t t) {
     RegisterRequest r{*make_device_id(IdKind::UserName, id), {addr("10.0.0.9:1000")}, std::nullopt};
-    auto m = only_reply(send(encode_register_request(r, txid(t)), from, now));
+    auto first = padded_to(encode_register_request(r, txid(t)), register_response_size(Family::V4));
+    auto m = only_reply(send(first, from, now));
     ASSERT_EQ(m.cls(), stun::MessageClass::Success);
+    const auto* n = m.find(stun::attr::kNonce);
+    ASSERT_NE(n, nullptr);
+    auto again = with_attribute(encode_register_request(r, txid(static_cast<std::uint8_t>(t + 100))),
+                                stun::attr::kNonce, n->value);
+    ASSERT_EQ(only_reply(send(again, from, now)).cls(), stun::MessageClass::Success);
   }
   int error_code_of(const std::vector<Reply>& r) {
     auto m = only_reply(r);
@@ -61,7 +70,7 @@ class HandlerTest : public ::testing::Test {
 };
 
 TEST_F(HandlerTest, BindingAnswersWithTheSourceAddress) {
-  auto req = MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, txid(1)).finish(std::nullopt, false);
+  auto req = padded_binding_request(txid(1), Family::V4);
   auto m = only_reply(send(req, "203.0.113.5:4000", t0));
   EXPECT_EQ(m.cls(), stun::MessageClass::Success);
   EXPECT_EQ(m.transaction, txid(1));
@@ -137,8 +146,10 @@ TEST_F(HandlerTest, UnknownPeerExpiredPeerAndUnregisteredRequesterAreRefused) {
   EXPECT_EQ(error_code_of(send(encode_connect_request(to_bob, txid(8)), "198.51.100.1:6000", t0 + 31s)), 410);
   EXPECT_EQ(error_code_of(send(encode_connect_request(to_bob, txid(9)), "198.51.100.1:6000", t0 + 32s)), 404);
 
+  // An ID without a registration, from a proven address: 403. (From an unproven one: 401, a challenge.)
   ConnectRequest from_ghost{*make_device_id(IdKind::UserName, "ghost"), *make_device_id(IdKind::UserName, "alice")};
-  EXPECT_EQ(error_code_of(send(encode_connect_request(from_ghost, txid(10)), "192.0.2.1:1", t0 + 32s)), 403);
+  EXPECT_EQ(error_code_of(send(encode_connect_request(from_ghost, txid(10)), "198.51.100.1:6000", t0 + 32s)), 403);
+  EXPECT_EQ(error_code_of(send(encode_connect_request(from_ghost, txid(11)), "192.0.2.1:1", t0 + 32s)), 401);
 }
 
 TEST_F(HandlerTest, ReRegisteringFromANewAddressMovesTheEntry) {
@@ -170,7 +181,10 @@ TEST_F(HandlerTest, RegistryCapacityIsEnforced) {
 }
 
 TEST_F(HandlerTest, BadBodyInARequestGets400) {
-  auto req = MessageBuilder(stun::method::kRegister, stun::MessageClass::Request, txid(1)).finish(std::nullopt, false);
+  // (Padded: a 400 is larger than a bare header, and no answer is larger than its request.)
+  auto req = MessageBuilder(stun::method::kRegister, stun::MessageClass::Request, txid(1))
+                 .add(stun::attr::kPadding, Bytes(32, std::byte{0}))
+                 .finish(std::nullopt, false);
   const std::uint8_t body[] = {0x80, 0x22, 0x00, 0x09, 'a', 'b'};  // value runs past the end
   for (auto b : body) req.push_back(std::byte{b});
   put_u16_at(req, 2, static_cast<std::uint16_t>(req.size() - 20));
@@ -236,7 +250,8 @@ class Rfc5780Handler : public ::testing::Test {
     MessageBuilder b(stun::method::kBinding, stun::MessageClass::Request, TransactionId{});
     if (change) b.add_u32(stun::attr::kChangeRequest, *change);
     if (port) b.add_u32(stun::attr::kResponsePort, static_cast<std::uint32_t>(*port) << 16);
-    auto replies = handler_.handle(Datagram{b.finish(), *parse_socket_address("198.51.100.9:5000"), socket},
+    auto request = padded_to(b.finish(), binding_response_size(Family::V4));  // room for the whole answer
+    auto replies = handler_.handle(Datagram{request, *parse_socket_address("198.51.100.9:5000"), socket},
                                    TimePoint{});
     EXPECT_EQ(replies.size(), 1u);
     return replies.at(0);

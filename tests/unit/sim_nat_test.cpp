@@ -8,6 +8,7 @@
 #include "sim/trial.h"
 #include "wire/address_codec.h"
 #include "wire/builder.h"
+#include "wire/padding.h"
 
 namespace natpunch::sim {
 namespace {
@@ -349,8 +350,7 @@ class WhoAmI final : public DatagramMachine {
   std::vector<OutDatagram> send() {
     std::vector<OutDatagram> out;
     for (std::size_t s = 0; s < 3; ++s)
-      out.push_back(
-          {s, kServerAddress, MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, txid_).finish()});
+      out.push_back({s, kServerAddress, padded_binding_request(txid_, kServerAddress.family)});
     return out;
   }
   TransactionId txid_{std::byte{1}, std::byte{2}};
