@@ -43,7 +43,8 @@ std::string ServerCounters::to_json() const {
         {"bad_signatures", bad_signatures},
         {"key_mismatches", key_mismatches},
         {"unsigned_refused", unsigned_refused},
-        {"not_authorized", not_authorized}}},
+        {"not_authorized", not_authorized},
+        {"connect_not_allowed", connect_not_allowed}}},
   };
   return j.dump();
 }

@@ -11,6 +11,7 @@
 
 #include "wire/clock.h"
 #include "wire/address.h"
+#include "wire/control_messages.h"
 #include "wire/device_id.h"
 #include "wire/nat_behavior.h"
 
@@ -24,6 +25,7 @@ struct Registration {
   std::optional<NatBehavior> nat;     // what the device reported about its NAT
   TimePoint last_seen{};
   TimePoint expires{};
+  std::optional<AllowList> allow;     // who may connect (NP-ALLOW); absent: anyone (older devices)
 };
 
 enum class LookupStatus { Found, Expired, Unknown };

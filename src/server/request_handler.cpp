@@ -136,7 +136,7 @@ std::vector<Reply> RequestHandler::on_register(const MessageView& m, const Datag
   if (req->lifetime_s)
     lifetime = std::clamp(std::chrono::seconds(*req->lifetime_s), std::chrono::seconds(1), config_.ttl);
 
-  Registration r{req->id, in.source, req->locals, in.socket, req->nat, now, now + lifetime};
+  Registration r{req->id, in.source, req->locals, in.socket, req->nat, now, now + lifetime, req->allow};
   switch (registry_.upsert(std::move(r))) {
     case Registry::Upsert::Full: return {error(m, in, stun::error_code::kRegistryFull, "Registry full")};
     case Registry::Upsert::Created: ++counters_.registrations_created; break;
@@ -170,9 +170,15 @@ std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagr
     return {error(m, in, stun::error_code::kPeerExpired, "Peer registration expired")};
   }
 
+  const Registration& target = *peer.entry;
+  // The target said who may connect (NP-ALLOW): pass the request on only to a device that allows
+  // the (authenticated) requester, so a stranger cannot make it spray anywhere.
+  if (target.allow && !target.allow->allows(req->self)) {
+    ++counters_.connect_not_allowed;
+    return {small_error(m, in, stun::error_code::kForbidden, "Peer does not allow you")};
+  }
   AttemptToken token{};
   random_(token);
-  const Registration& target = *peer.entry;
   // The requester's mapping is where this request came from: the socket it will punch with.
   PeerInfo for_requester{target.id, target.mapped, target.locals, token, true, target.nat};
   PeerInfo for_target{self.entry->id, in.source, self.entry->locals, token, false, self.entry->nat};
@@ -214,6 +220,13 @@ Reply RequestHandler::error(const MessageView& m, const Datagram& in, int code, 
                             const std::vector<std::uint16_t>& unknown) {
   ++counters_.error_responses[code];
   return Reply{encode_error_response(m.method(), m.transaction, code, reason, unknown), in.source, in.socket};
+}
+
+Reply RequestHandler::small_error(const MessageView& m, const Datagram& in, int code, std::string_view reason) {
+  ++counters_.error_responses[code];
+  auto bytes = encode_error_response(m.method(), m.transaction, code, reason, {});
+  if (bytes.size() > in.bytes.size()) bytes = encode_error_response(m.method(), m.transaction, code, "", {});
+  return Reply{std::move(bytes), in.source, in.socket};
 }
 
 Reply RequestHandler::challenge(const MessageView& m, const Datagram& in, int code, std::string_view reason,

@@ -50,6 +50,7 @@ Bytes encode_register_request(const RegisterRequest& r, const TransactionId& txi
   add_addresses(b, attr::kLocalAddress, r.locals);
   if (r.lifetime_s) b.add_u32(attr::kLifetime, *r.lifetime_s);
   if (r.nat) b.add(attr::kNatBehavior, encode_nat_behavior(*r.nat));
+  if (r.allow) b.add(attr::kAllow, encode_allow_list(*r.allow));
   return std::move(b).finish();
 }
 
@@ -106,7 +107,52 @@ Result<RegisterRequest, ParseError> decode_register_request(const MessageView& m
     if (!nat) return fail(nat.error());
     r.nat = *nat;
   }
+  if (const auto* a = m.find(attr::kAllow)) {
+    auto allow = decode_allow_list(a->value);
+    if (!allow) return fail(allow.error());
+    r.allow = std::move(*allow);
+  }
   return r;
+}
+
+bool AllowList::allows(const DeviceId& requester) const {
+  if (any) return true;
+  for (const auto& p : peers)
+    if (p.value == requester.value) return true;
+  return false;
+}
+
+Bytes encode_allow_list(const AllowList& a) {
+  Bytes out;
+  ByteWriter w(out);
+  w.u8(a.any ? 1 : 0);
+  for (std::size_t i = 0; i < a.peers.size() && i < kMaxAllowedPeers && !a.any; ++i) {
+    auto id = encode_device_id(a.peers[i]);
+    if (w.size() + 1 + id.size() > kMaxAllowBytes) break;
+    w.u8(static_cast<std::uint8_t>(id.size()));
+    w.bytes(id);
+  }
+  return out;
+}
+
+Result<AllowList, ParseError> decode_allow_list(ByteView value) {
+  if (value.size() > kMaxAllowBytes) return fail(ParseError::BadAttributeValue);
+  ByteReader r(value);
+  auto mode = r.u8();
+  if (!mode || *mode > 1) return fail(ParseError::BadAttributeValue);
+  AllowList a;
+  a.any = *mode == 1;
+  while (!r.empty()) {
+    // "Any" carries no list; a list holds at most kMaxAllowedPeers whole, valid IDs.
+    if (a.any || a.peers.size() == kMaxAllowedPeers) return fail(ParseError::BadAttributeValue);
+    auto len = r.u8();
+    auto bytes = len ? r.take(*len) : std::nullopt;
+    if (!bytes) return fail(ParseError::BadAttributeValue);
+    auto id = decode_device_id(*bytes);
+    if (!id) return fail(id.error());
+    a.peers.push_back(std::move(*id));
+  }
+  return a;
 }
 
 Result<RegisterResponse, ParseError> decode_register_response(const MessageView& m) {

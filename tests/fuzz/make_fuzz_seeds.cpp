@@ -108,6 +108,11 @@ int run(const fs::path& root) {
   const Bytes reg_bob = encode_register_request({bob, {}, std::nullopt, symmetric}, txid(4));
   const Bytes reg_mac = encode_register_request({mac, {lan_a}, 5, std::nullopt}, txid(5));
   const Bytes connect = encode_connect_request({alice, bob}, txid(6));
+  // NP-ALLOW: bob lets only alice connect; the MAC device lets nobody; the last one anyone.
+  const Bytes reg_bob_allow_alice =
+      encode_register_request({bob, {}, std::nullopt, symmetric, AllowList{false, {alice, mac}}}, txid(19));
+  const Bytes reg_mac_allow_nobody = encode_register_request({mac, {lan_a}, 5, std::nullopt, AllowList{}}, txid(20));
+  const Bytes reg_alice_allow_any = encode_register_request({alice, {lan_a}, 60, cone, AllowList{true, {}}}, txid(21));
   const Bytes connect_unknown = encode_connect_request({alice, mac}, txid(7));
   AttemptToken token{};
   for (std::size_t i = 0; i < token.size(); ++i) token[i] = std::byte(static_cast<std::uint8_t>(0xA0 + i));
@@ -162,6 +167,9 @@ int run(const fs::path& root) {
       {"register-request-user-name", &reg_alice},
       {"register-request-user-id", &reg_bob},
       {"register-request-mac", &reg_mac},
+      {"register-request-allow-list", &reg_bob_allow_alice},
+      {"register-request-allow-nobody", &reg_mac_allow_nobody},
+      {"register-request-allow-any", &reg_alice_allow_any},
       {"connect-request", &connect},
       {"connect-request-unknown-peer", &connect_unknown},
       {"binding-unknown-required-attribute", &unknown_required},
@@ -210,6 +218,12 @@ int run(const fs::path& root) {
   rfc5780.then(change_request).then(change_request, control(1, 3)).then(change_request, control(2, 4))
       .then(change_request, control(3, 6)).then(response_port_request, control(0, 2));
   write(handler_dir, "conversation-rfc5780-sockets.bin", rfc5780.bytes);
+
+  // NP-ALLOW: alice may reach bob; bob may not reach the MAC device (403, counted).
+  Conversation allow;
+  allow.then(reg_alice_allow_any).then(reg_bob_allow_alice, control(1)).then(reg_mac_allow_nobody, control(2))
+      .then(connect, control(0)).then(encode_connect_request({bob, mac}, txid(22)), control(1));
+  write(handler_dir, "conversation-allow-list.bin", allow.bytes);
 
   std::printf("seeds written under %s\n", root.string().c_str());
   return 0;
