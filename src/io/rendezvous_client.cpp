@@ -18,6 +18,8 @@ std::string ClientError::message() const {
       // A bare refusal (the server keeps answers to unproven sources small): say what it means.
       if (code == stun::error_code::kUnauthenticated && reason.empty())
         s += "(unauthenticated: this ID is bound to a key; sign with it: --key-file)";
+      if (code == stun::error_code::kForbidden && reason.empty())
+        s += "(forbidden: the peer does not allow this ID, or this ID is not registered or not authorized)";
       return s;
     }
     case Kind::Malformed: return "malformed answer from the server: " + reason;

@@ -51,6 +51,8 @@ class RendezvousClient {
   asio::ip::udp::socket take_socket() { return std::move(client_.socket()); }
   void give_socket(asio::ip::udp::socket s) { client_.socket() = std::move(s); }
   int last_sends() const { return last_sends_; }
+  // The retransmission schedule of the next transactions (e.g. a refresh bounded by its interval).
+  RetransmitPolicy& policy() { return policy_; }
   // Signs NP-REGISTER and NP-CONNECT with `key` (not owned; outlives this client), quoting the
   // server's nonce for our address (taken from its 401/438 answer and reused until it goes stale).
   void set_key(const DeviceKey* key) { key_ = key; }
