@@ -21,6 +21,7 @@ struct ConnectOptions {
   std::string message;
   double timeout_s = 60;
   int attempts = 3;
+  double hold_s = 0;  // keep the path open this long after connecting (keepalives, echo), then close
   bool json = false;
 };
 
@@ -109,6 +110,15 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
       rep.j["reply"] = *reply;
       rep.human += "\n  echo: \"" + *reply + "\"";
     }
+    if (o.hold_s > 0) {
+      // Stay on the path like an agent (keepalive every second, echo), until the hold ends, the
+      // peer closes, or it is silent for 5 s.
+      asio::steady_timer hold(sock.get_executor(), milliseconds(static_cast<long long>(o.hold_s * 1000)));
+      auto held = co_await (serve_path(sock, path.outcome.remote, info->token, milliseconds(1000),
+                                       milliseconds(5000), nullptr) ||
+                            hold.async_wait(use_nothrow));
+      rep.j["hold_ended"] = held.index() == 0 ? std::get<0>(held).ended : std::string("hold over");
+    }
     send_close(sock, path.outcome.remote, info->token);
     rep.ok = true;
     rep.exit_code = kExitOk;
@@ -126,6 +136,7 @@ int run_connect(const ConnectOptions& o) {
   if (!tuning) return report_failure(o.json, tuning.error(), kExitUsage);
   if (o.attempts < 1 || o.attempts > 20) return report_failure(o.json, "--attempts must be 1..20", kExitUsage);
   if (o.timeout_s <= 0 || o.timeout_s > 3600) return report_failure(o.json, "--timeout must be in (0, 3600]", kExitUsage);
+  if (o.hold_s < 0 || o.hold_s > 3600) return report_failure(o.json, "--hold must be in [0, 3600]", kExitUsage);
   if (o.message.size() > kMaxPayload)
     return report_failure(o.json, "--message is limited to " + std::to_string(kMaxPayload) + " bytes", kExitUsage);
   asio::io_context io;
@@ -149,6 +160,9 @@ Runner add_connect_command(CLI::App& app) {
   cmd->add_option("--message", o->message, "Text to send once connected; waits for the peer's echo");
   cmd->add_option("--timeout", o->timeout_s, "Overall seconds before giving up")->capture_default_str();
   cmd->add_option("--attempts", o->attempts, "Connection attempts (each from the connect request)")
+      ->capture_default_str();
+  cmd->add_option("--hold", o->hold_s,
+                  "Seconds to keep the path open after connecting (keepalives, echo) before closing it")
       ->capture_default_str();
   add_punch_options(*cmd, o->punch);
   cmd->add_flag("--json", o->json,
