@@ -65,6 +65,7 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
   std::vector<AttemptToken> handled;
   std::optional<steady_clock::time_point> unreachable_since;  // first failed refresh of an outage
   SprayBudget budget(o.max_sprays_per_minute);
+  std::uint64_t unauthenticated = 0;
   const AllowList& allow = *o.device.allow;
 
   while (!stopping && steady_clock::now() < end) {
@@ -99,6 +100,11 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
         co_await discover_and_register(d, o.device, true);
         mapped = d.mapped;
       }
+    }
+    if (auto n = d.client->unauthenticated_peer_infos(); n > unauthenticated) {
+      unauthenticated = n;
+      log.emit({{"event", "refused"}, {"reason", "peer-info without our nonce (not from our server)"}, {"count", n}},
+               "ignored a peer-info without our nonce (not from our server; " + std::to_string(n) + " so far)");
     }
     if (!info) continue;
     // A peer-info the server re-sent (the initiator repeated its request) for an attempt we

@@ -50,7 +50,14 @@ void RendezvousClient::on_datagram(ByteView d, const udp::endpoint& from) {
   auto m = parse_message(d);
   if (!m || m->method() != stun::method::kPeerInfo || m->cls() != stun::MessageClass::Indication) return;
   auto info = decode_peer_info(*m);
-  if (info && peer_infos_.size() < 64) peer_infos_.push_back(*info);
+  if (!info) return;
+  // A signing device registered quoting its nonce, and the server echoes it in the peer-info: a
+  // peer-info without it did not come from the server this device registered with.
+  if (key_ && (!info->nonce || (info->nonce != nonce_ && info->nonce != previous_nonce_))) {
+    ++unauthenticated_peer_infos_;
+    return;
+  }
+  if (peer_infos_.size() < 64) peer_infos_.push_back(*info);
 }
 
 asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::exchange(Bytes request,
@@ -82,6 +89,7 @@ asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::signe
       co_return o;
     std::string fresh(as_text(n->value));
     if (nonce_ == fresh) co_return o;  // refused with the nonce we quoted: not a nonce problem
+    previous_nonce_ = std::move(nonce_);
     nonce_ = std::move(fresh);
   }
 }

@@ -26,6 +26,7 @@ struct Registration {
   TimePoint last_seen{};
   TimePoint expires{};
   std::optional<AllowList> allow;     // who may connect (NP-ALLOW); absent: anyone (older devices)
+  std::optional<std::string> nonce;   // the NONCE its signed registration quoted (echoed in peer-info)
 };
 
 enum class LookupStatus { Found, Expired, Unknown };

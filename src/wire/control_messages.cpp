@@ -77,6 +77,7 @@ Bytes encode_peer_info(const PeerInfo& p, MessageClass cls, std::uint16_t method
   b.add_u32(attr::kInitiator, p.initiator ? 1 : 0);
   if (p.peer_nat) b.add(attr::kPeerNatBehavior, encode_nat_behavior(*p.peer_nat));
   if (p.peer_key) b.add(attr::kPeerPublicKey, *p.peer_key);
+  if (p.nonce) b.add(attr::kNonce, as_bytes(*p.nonce));
   return std::move(b).finish();
 }
 
@@ -213,6 +214,11 @@ Result<PeerInfo, ParseError> decode_peer_info(const MessageView& m) {
     if (k->value.size() != key.size()) return fail(ParseError::BadAttributeValue);
     std::memcpy(key.data(), k->value.data(), key.size());
     p.peer_key = key;
+  }
+  if (const auto* n = m.find(attr::kNonce)) {
+    // RFC 8489 §14.10: NONCE is at most 763 bytes.
+    if (n->value.size() > 763) return fail(ParseError::BadAttributeValue);
+    p.nonce = std::string(as_text(n->value));
   }
   return p;
 }

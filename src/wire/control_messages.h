@@ -71,6 +71,9 @@ struct PeerInfo {
   // The Ed25519 key the peer's ID is bound to at the server (NP-PEER-PUBLIC-KEY), when it has one:
   // what this side pins when it authenticates the peer on the path.
   std::optional<std::array<std::byte, 32>> peer_key;
+  // In NP-PEER-INFO: the NONCE the receiving device quoted in its last signed registration. Only the
+  // device (and the server) saw it, so a peer-info spoofed from the server's address lacks it.
+  std::optional<std::string> nonce;
 };
 
 // A phase signal relayed by the server between the two sides of one attempt (the smart-home

@@ -144,7 +144,7 @@ void check_control_decoders(const MessageView& m) {
     auto p2 = decode_peer_info(m2);
     check(p2.ok() && p2->peer == p->peer && p2->peer_mapped == p->peer_mapped && same(p2->peer_locals, p->peer_locals) &&
               p2->token == p->token && p2->initiator == p->initiator && p2->peer_nat == p->peer_nat &&
-              p2->peer_key == p->peer_key,
+              p2->peer_key == p->peer_key && p2->nonce == p->nonce,
           "peer-info round trip");
   }
   if (auto e = decode_error_response(m)) {

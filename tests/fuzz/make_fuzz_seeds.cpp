@@ -120,6 +120,10 @@ int run(const fs::path& root) {
       encode_peer_info({bob, public_a, {lan_a}, token, true, symmetric}, stun::MessageClass::Success, stun::method::kConnect, txid(6));
   const Bytes peer_info_indication = encode_peer_info({alice, public_a, {lan_a, lan_b}, token, false, cone},
                                                       stun::MessageClass::Indication, stun::method::kPeerInfo, txid(8));
+  PeerInfo echoing{alice, public_a, {lan_a}, token, false, cone};
+  echoing.nonce = "obMatJos2gAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";  // the NONCE bob registered with
+  const Bytes peer_info_with_nonce =
+      encode_peer_info(echoing, stun::MessageClass::Indication, stun::method::kPeerInfo, txid(23));
   const Bytes reg_response = encode_register_response({public_a, 60}, txid(3));
   const Bytes error_404 = encode_error_response(stun::method::kConnect, txid(7), 404, "Unknown peer");
   const Bytes error_420 = encode_error_response(stun::method::kBinding, txid(9), 420, "Unknown Attribute", {0x7F01});
@@ -181,6 +185,7 @@ int run(const fs::path& root) {
   const std::pair<const char*, const Bytes*> responses[] = {
       {"connect-success-peer-info", &peer_info_success},
       {"peer-info-indication", &peer_info_indication},
+      {"peer-info-indication-nonce", &peer_info_with_nonce},
       {"register-response", &reg_response},
       {"error-response-404", &error_404},
       {"error-response-420", &error_420},

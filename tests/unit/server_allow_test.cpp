@@ -3,6 +3,7 @@
 // than the request, and counts them. NP-ALLOW parsing is bounded. And the agent's spray budget.
 #include <gtest/gtest.h>
 
+#include "identity/signed_request.h"
 #include "punch/spray_budget.h"
 #include "server/request_handler.h"
 #include "wire/address_codec.h"
@@ -99,6 +100,29 @@ TEST_F(AllowTest, ARegistrationCanChangeItsList) {
   EXPECT_EQ(code_of(connect("phone", "home", "203.0.113.5:5000")), 403);
   register_id("home", "198.51.100.7:4000", AllowList{false, {id("tablet"), id("phone")}});
   EXPECT_EQ(connect("phone", "home", "203.0.113.5:5000").size(), 2u);
+}
+
+// The peer-info sent to a signing device carries the NONCE it quoted when it registered: what the
+// device checks before it sprays (a peer-info spoofed from the server's address cannot know it).
+TEST_F(AllowTest, PeerInfoEchoesTheNonceTheTargetRegisteredWith) {
+  auto key = DeviceKey::generate();
+  RegisterRequest r{id("home"), {}, std::nullopt, std::nullopt, AllowList{false, {id("phone")}}};
+  auto first = send(sign_request(encode_register_request(r, next_txid()), key, std::nullopt), "198.51.100.7:4000");
+  auto challenge = parse_message(first.at(0).bytes);
+  const auto* n = challenge->find(stun::attr::kNonce);
+  ASSERT_NE(n, nullptr);
+  std::string nonce(as_text(n->value));
+  auto ok = send(sign_request(encode_register_request(r, next_txid()), key, nonce), "198.51.100.7:4000");
+  ASSERT_EQ(parse_message(ok.at(0).bytes)->cls(), stun::MessageClass::Success);
+  register_id("phone", "203.0.113.5:5000", AllowList{});
+  auto replies = connect("phone", "home", "203.0.113.5:5000");
+  ASSERT_EQ(replies.size(), 2u);
+  auto to_home = decode_peer_info(*parse_message(replies[1].bytes));
+  ASSERT_TRUE(to_home.ok());
+  EXPECT_EQ(to_home->nonce, nonce);
+  auto to_phone = decode_peer_info(*parse_message(replies[0].bytes));
+  ASSERT_TRUE(to_phone.ok());
+  EXPECT_FALSE(to_phone->nonce) << "phone registered unsigned: nothing to echo, and never its peer's nonce";
 }
 
 TEST(AllowList, RoundTripsAndRejectsMalformedValues) {
