@@ -156,7 +156,8 @@ TEST(AllowList, RoundTripsAndRejectsMalformedValues) {
   EXPECT_FALSE(decode_allow_list(huge).ok()) << "over the byte cap";
 
   RegisterRequest r{id("home"), {}, std::nullopt, std::nullopt, a};
-  auto m = parse_message(encode_register_request(r, TransactionId{}));
+  const Bytes encoded = encode_register_request(r, TransactionId{});  // the view below points into it
+  auto m = parse_message(encoded);
   ASSERT_TRUE(m.ok());
   auto decoded = decode_register_request(*m);
   ASSERT_TRUE(decoded.ok());
