@@ -148,12 +148,13 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
                    "echoed " + std::to_string(text.size()) + " bytes from '" + info->peer.value + "'");
         });
     auto session_ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - session_start).count();
-    log.emit({{"event", "closed"},
-              {"peer", info->peer.value},
-              {"messages", stats.messages},
-              {"reason", stats.ended},
-              {"session_ms", session_ms}},
-             "session with '" + info->peer.value + "' ended after " + std::to_string(session_ms) + " ms: " + stats.ended);
+    log.emit(
+        {{"event", "closed"},
+         {"peer", info->peer.value},
+         {"messages", stats.messages},
+         {"reason", stats.ended},
+         {"session_ms", session_ms}},
+        "session with '" + info->peer.value + "' ended after " + std::to_string(session_ms) + " ms: " + stats.ended);
     if (o.once) co_return kExitOk;
     next_refresh = std::min(next_refresh, steady_clock::now());  // refresh soon after a session
   }

@@ -114,9 +114,9 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
       // Stay on the path like an agent (keepalive every second, echo), until the hold ends, the
       // peer closes, or it is silent for 5 s.
       asio::steady_timer hold(sock.get_executor(), milliseconds(static_cast<long long>(o.hold_s * 1000)));
-      auto held = co_await (serve_path(sock, path.outcome.remote, info->token, milliseconds(1000),
-                                       milliseconds(5000), nullptr) ||
-                            hold.async_wait(use_nothrow));
+      auto held = co_await (
+          serve_path(sock, path.outcome.remote, info->token, milliseconds(1000), milliseconds(5000), nullptr) ||
+          hold.async_wait(use_nothrow));
       rep.j["hold_ended"] = held.index() == 0 ? std::get<0>(held).ended : std::string("hold over");
     }
     send_close(sock, path.outcome.remote, info->token);

@@ -17,8 +17,7 @@ class SprayBudget {
  public:
   static constexpr std::chrono::seconds kWindow{60};
 
-  explicit SprayBudget(int per_minute, std::size_t max_peers = 1024)
-      : per_minute_(per_minute), max_peers_(max_peers) {}
+  explicit SprayBudget(int per_minute, std::size_t max_peers = 1024) : per_minute_(per_minute), max_peers_(max_peers) {}
 
   // True, and counted, when `peer` may get another attempt at `now`; false when its budget for the
   // last minute is spent.

@@ -19,9 +19,10 @@ DeviceId id(const char* s) { return *make_device_id(IdKind::UserName, s); }
 
 class AllowTest : public ::testing::Test {
  protected:
-  AllowTest() : handler_(ServerConfig{}, [n = std::make_shared<std::uint8_t>(0)](std::span<std::byte> out) {
-                  for (auto& b : out) b = std::byte{++*n};
-                }) {}
+  AllowTest()
+      : handler_(ServerConfig{}, [n = std::make_shared<std::uint8_t>(0)](std::span<std::byte> out) {
+          for (auto& b : out) b = std::byte{++*n};
+        }) {}
   TransactionId next_txid() {
     TransactionId t{};
     ++tx_;
