@@ -10,6 +10,7 @@
 #include "io/endpoint.h"
 #include "io/session_runner.h"
 #include "io/traversal.h"
+#include "punch/spray_budget.h"
 
 namespace natpunch::cli {
 
@@ -25,6 +26,9 @@ struct AgentOptions {
   double run_for_s = 0;  // 0 = until stopped
   bool once = false;      // exit after the first connection attempt (and its session)
   bool json = false;
+  std::vector<std::string> allow;  // --allow: the peers that may connect (nobody when empty)
+  bool allow_any = false;          // --allow-any: an open device
+  int max_sprays_per_minute = 6;   // per peer
 };
 
 class EventLog {
@@ -60,23 +64,48 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
   topt.tuning = tuning;
   topt.method = method;
   std::vector<AttemptToken> handled;
+  std::optional<steady_clock::time_point> unreachable_since;  // first failed refresh of an outage
+  SprayBudget budget(o.max_sprays_per_minute);
+  std::uint64_t unauthenticated = 0;
+  const AllowList& allow = *o.device.allow;
 
   while (!stopping && steady_clock::now() < end) {
     auto wait = std::chrono::duration_cast<milliseconds>(std::min(next_refresh, end) - steady_clock::now());
     auto info = co_await d.client->wait_peer_info(std::max(wait, milliseconds(1)));
     if (steady_clock::now() >= next_refresh) {
-      // Refresh = re-register. A new public mapping means the NAT (or the network) changed:
-      // learn its behaviour again and register that.
+      // Refresh = re-register. A refresh gives up within one interval and a failed one is tried
+      // again at once, so an agent is back within two intervals of its server (a restarted server
+      // answers the old nonce with a fresh one, and the client signs again with it).
+      auto refresh_started = steady_clock::now();
+      auto saved = d.client->policy();
+      d.client->policy().deadline = std::min(saved.deadline, refresh_every);
       auto again = co_await discover_and_register(d, o.device, false);
+      d.client->policy() = saved;
       next_refresh = steady_clock::now() + refresh_every;
       if (!again) {
+        if (!unreachable_since) unreachable_since = refresh_started;
+        next_refresh = steady_clock::now();
         log.emit({{"event", "error"}, {"error", again.error()}}, "natpunch agent: " + again.error());
-      } else if (d.mapped != mapped) {
+      } else if (unreachable_since) {
+        auto down = std::chrono::duration_cast<milliseconds>(steady_clock::now() - *unreachable_since).count();
+        unreachable_since.reset();
+        log.emit({{"event", "re-registered"}, {"mapped", d.mapped.to_string()}, {"down_ms", down}},
+                 "registered again as " + d.mapped.to_string() + " after " + std::to_string(down) +
+                     " ms without the server");
+      }
+      // A new public mapping means the NAT (or the network) changed: learn its behaviour again
+      // and register that.
+      if (again && d.mapped != mapped) {
         log.emit({{"event", "mapping-changed"}, {"old", mapped.to_string()}, {"mapped", d.mapped.to_string()}},
                  "public mapping changed: " + mapped.to_string() + " -> " + d.mapped.to_string());
         co_await discover_and_register(d, o.device, true);
         mapped = d.mapped;
       }
+    }
+    if (auto n = d.client->unauthenticated_peer_infos(); n > unauthenticated) {
+      unauthenticated = n;
+      log.emit({{"event", "refused"}, {"reason", "peer-info without our nonce (not from our server)"}, {"count", n}},
+               "ignored a peer-info without our nonce (not from our server; " + std::to_string(n) + " so far)");
     }
     if (!info) continue;
     // A peer-info the server re-sent (the initiator repeated its request) for an attempt we
@@ -84,6 +113,19 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
     if (std::find(handled.begin(), handled.end(), info->token) != handled.end()) continue;
     handled.push_back(info->token);
     if (handled.size() > 64) handled.erase(handled.begin());
+    // The server passes on only requests we allow (NP-ALLOW); check again here, and spray at most
+    // --max-sprays-per-minute times for one peer.
+    if (!allow.allows(info->peer)) {
+      log.emit({{"event", "refused"}, {"peer", info->peer.value}, {"reason", "not in --allow"}},
+               "refused a connection from '" + info->peer.value + "': not in --allow");
+      continue;
+    }
+    if (!budget.take(info->peer.value, steady_clock::now())) {
+      log.emit({{"event", "rate-limited"}, {"peer", info->peer.value}, {"max_per_minute", o.max_sprays_per_minute}},
+               "ignored a connection from '" + info->peer.value + "': more than " +
+                   std::to_string(o.max_sprays_per_minute) + " attempts in a minute");
+      continue;
+    }
     auto started = steady_clock::now();
     auto path = co_await punch_path(*d.client, d.id, d.nat, d.mapped, *info, topt);
     auto ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started).count();
@@ -134,11 +176,36 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
   co_return kExitOk;
 }
 
-int run_agent(const AgentOptions& o) {
+// --allow / --allow-any as the NP-ALLOW the agent registers; a usage error for a person otherwise.
+Result<AllowList, std::string> allow_list(const AgentOptions& o) {
+  AllowList a;
+  a.any = o.allow_any;
+  if (o.allow_any && !o.allow.empty()) return fail(std::string("--allow-any and --allow exclude each other"));
+  if (o.allow.size() > kMaxAllowedPeers)
+    return fail("--allow takes at most " + std::to_string(kMaxAllowedPeers) + " peers (or --allow-any)");
+  for (const auto& id : o.allow) {
+    auto peer = make_device_id(IdKind::Unspecified, id);
+    if (!peer) return fail("--allow '" + id + "' is not a valid ID");
+    a.peers.push_back(*peer);
+  }
+  if (encode_allow_list(a).size() > kMaxAllowBytes - 1)
+    return fail("the --allow list is too long for a registration (" + std::to_string(kMaxAllowBytes) + " bytes)");
+  return a;
+}
+
+int run_agent(AgentOptions o) {
   auto tuning = to_tuning(o.punch);
   if (!tuning) return report_failure(o.json, tuning.error(), kExitUsage);
   if (o.keepalive_s <= 0 || o.idle_s <= o.keepalive_s)
     return report_failure(o.json, "--keepalive must be > 0 and below --idle-timeout", kExitUsage);
+  if (o.max_sprays_per_minute < 1 || o.max_sprays_per_minute > 600)
+    return report_failure(o.json, "--max-sprays-per-minute must be 1..600", kExitUsage);
+  auto allow = allow_list(o);
+  if (!allow) return report_failure(o.json, allow.error(), kExitUsage);
+  o.device.allow = *allow;
+  if (!allow->any && allow->peers.empty())
+    std::cerr << "natpunch agent: warning: no --allow given: nobody may connect to this device "
+                 "(add --allow PEER_ID for each peer, or --allow-any for an open device)\n";
   asio::io_context io;
   auto d = open_device(io, o.device);
   if (!d) {
@@ -173,11 +240,19 @@ Runner add_agent_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--run-for", o->run_for_s, "Stop after this many seconds (0 = until SIGINT/SIGTERM)")
       ->capture_default_str();
+  cmd->add_option("--allow", o->allow,
+                  "A peer ID that may connect (repeatable, at most 16); the server passes on only their "
+                  "requests and the agent checks again. Without --allow or --allow-any nobody may connect");
+  cmd->add_flag("--allow-any", o->allow_any, "Let any peer connect (an open device)");
+  cmd->add_option("--max-sprays-per-minute", o->max_sprays_per_minute,
+                  "Connection attempts (each a spray of probes) answered per peer per minute; more are ignored")
+      ->capture_default_str();
   cmd->add_flag("--once", o->once, "Exit after the first connection attempt and its session (exit 1 if it failed)");
   cmd->add_flag("--json", o->json,
                 "One JSON object per event: registered, connected (path punched), message, closed (reason, "
-                "established, peer_authenticated, handshake_ms, session_ms), failed, mapping-changed, error");
-  cmd->footer("Example:\n  natpunch agent --server 203.0.113.1:3478 --id home --json");
+                "established, peer_authenticated, handshake_ms, session_ms), failed, refused, rate-limited, "
+                "mapping-changed, error");
+  cmd->footer("Example:\n  natpunch agent --server 203.0.113.1:3478 --id home --allow phone --json");
   return [o] { return run_agent(*o); };
 }
 

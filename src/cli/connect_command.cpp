@@ -23,6 +23,7 @@ struct ConnectOptions {
   std::string peer_key;  // --peer-key: pin this key instead of the one the peer-info carries
   double timeout_s = 60;
   int attempts = 3;
+  double hold_s = 0;  // keep the path open this long after connecting (keepalives, echo), then close
   bool json = false;
 };
 
@@ -110,8 +111,15 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
     auto left = std::max(milliseconds(1000), std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now()));
     std::optional<std::string> message;
     if (!o.message.empty()) message = o.message;
+    if (o.hold_s > 0) {
+      // Held open like an agent's session: a keepalive after each second of quiet, given up after
+      // 5 s without a word from the peer.
+      sopt.keepalive = milliseconds(1000);
+      sopt.idle_timeout = milliseconds(5000);
+    }
     auto session = co_await run_client_session(sock, path.outcome.remote, info->token, sopt, message,
-                                               std::min(left, milliseconds(15000)));
+                                               std::min(left, milliseconds(15000)),
+                                               milliseconds(static_cast<long long>(o.hold_s * 1000)));
     packets += session.summary.packets_sent;
     rep.j["packets_sent"] = packets;
     rep.j["session"] = {{"protocol", "QUIC v1, TLS 1.3"},
@@ -134,6 +142,7 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
       rep.j["reply"] = *session.reply;
       rep.human += "\n  echo: \"" + *session.reply + "\"";
     }
+    if (o.hold_s > 0) rep.j["hold_ended"] = session.hold_ended;
     rep.ok = true;
     rep.exit_code = kExitOk;
     rep.j["elapsed_ms"] = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count();
@@ -158,6 +167,7 @@ int run_connect(const ConnectOptions& o) {
     pinned = public_key_from_hex(o.peer_key);
     if (!pinned) return report_failure(o.json, "--peer-key must be 64 hex digits (as `natpunch key` prints)", kExitUsage);
   }
+  if (o.hold_s < 0 || o.hold_s > 3600) return report_failure(o.json, "--hold must be in [0, 3600]", kExitUsage);
   asio::io_context io;
   auto d = open_device(io, o.device);
   if (!d) {
@@ -182,6 +192,9 @@ Runner add_connect_command(CLI::App& app) {
                   "of trusting the key the rendezvous server's peer-info delivers");
   cmd->add_option("--timeout", o->timeout_s, "Overall seconds before giving up")->capture_default_str();
   cmd->add_option("--attempts", o->attempts, "Connection attempts (each from the connect request)")
+      ->capture_default_str();
+  cmd->add_option("--hold", o->hold_s,
+                  "Seconds to keep the path open after connecting (keepalives, echo) before closing it")
       ->capture_default_str();
   add_punch_options(*cmd, o->punch);
   cmd->add_flag("--json", o->json,

@@ -49,7 +49,7 @@ asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, cons
   for (const auto& a : local_addresses(port))
     if (a.family == from_endpoint(d.client->server()).family && locals.size() < kMaxLocalAddresses) locals.push_back(a);
   if (o.discover && rediscover) d.nat = co_await discover_nat(*d.client, locals);
-  RegisterRequest req{d.id, locals, std::nullopt, d.nat};
+  RegisterRequest req{d.id, locals, std::nullopt, d.nat, o.allow};
   auto r = co_await d.client->register_device(req);
   if (!r) co_return fail("registration failed: " + r.error().message());
   d.mapped = r->response.mapped;

@@ -31,6 +31,9 @@ struct DeviceOptions {
   bool discover = true;
   std::string key_file;  // empty: default_key_path()
   bool use_key = true;   // --no-key: register and connect unsigned (legacy)
+  // Registered as NP-ALLOW: who may connect to this device. Nobody unless a command says otherwise
+  // (connect answers no one; the agent takes --allow / --allow-any).
+  std::optional<AllowList> allow = AllowList{};
 };
 
 void add_device_options(CLI::App& cmd, DeviceOptions& o);

@@ -20,6 +20,8 @@ std::string ClientError::message() const {
       if (code == stun::error_code::kUnauthenticated && reason.empty())
         s += "(unauthenticated: this ID is bound to a key, sign with it: --key-file; or this address has not "
              "proven itself to the server yet: register first)";
+      if (code == stun::error_code::kForbidden && reason.empty())
+        s += "(forbidden: the peer does not allow this ID, or this ID is not registered or not authorized)";
       return s;
     }
     case Kind::Malformed: return "malformed answer from the server: " + reason;
@@ -50,7 +52,14 @@ void RendezvousClient::on_datagram(ByteView d, const udp::endpoint& from) {
   auto m = parse_message(d);
   if (!m || m->method() != stun::method::kPeerInfo || m->cls() != stun::MessageClass::Indication) return;
   auto info = decode_peer_info(*m);
-  if (info && peer_infos_.size() < 64) peer_infos_.push_back(*info);
+  if (!info) return;
+  // A signing device registered quoting its nonce, and the server echoes it in the peer-info: a
+  // peer-info without it did not come from the server this device registered with.
+  if (key_ && (!info->nonce || (info->nonce != nonce_ && info->nonce != previous_nonce_))) {
+    ++unauthenticated_peer_infos_;
+    return;
+  }
+  if (peer_infos_.size() < 64) peer_infos_.push_back(*info);
 }
 
 asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::exchange(Bytes request,
@@ -89,6 +98,7 @@ asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::signe
     if (!n) co_return o;
     std::string fresh(as_text(n->value));
     if (nonce_ == fresh) co_return o;  // answered with the nonce we quoted: nothing new to prove
+    previous_nonce_ = std::move(nonce_);
     nonce_ = std::move(fresh);
     if (m->cls() == stun::MessageClass::Success) {
       // A registration that did not quote this source's nonce (first, or the server restarted):

@@ -51,6 +51,11 @@ class RendezvousClient {
   asio::ip::udp::socket take_socket() { return std::move(client_.socket()); }
   void give_socket(asio::ip::udp::socket s) { client_.socket() = std::move(s); }
   int last_sends() const { return last_sends_; }
+  // The retransmission schedule of the next transactions (e.g. a refresh bounded by its interval).
+  RetransmitPolicy& policy() { return policy_; }
+  // Peer-infos dropped because they did not carry a NONCE this client quoted (with a key set):
+  // spoofed from the server's address, or from before a server restart.
+  std::uint64_t unauthenticated_peer_infos() const { return unauthenticated_peer_infos_; }
   // Signs NP-REGISTER and NP-CONNECT with `key` (not owned; outlives this client), quoting the
   // server's nonce for our address (taken from its 401/438 answer or its register answer, and reused
   // until it goes stale). Unsigned requests quote it too: it proves we receive at our address.
@@ -77,6 +82,8 @@ class RendezvousClient {
   int last_sends_ = 0;
   const DeviceKey* key_ = nullptr;
   std::optional<std::string> nonce_;
+  std::optional<std::string> previous_nonce_;  // peer-infos built just before a nonce change quote it
+  std::uint64_t unauthenticated_peer_infos_ = 0;
 };
 
 // Opens a UDP socket of the server's family bound to `bind` (or any address, port 0).

@@ -38,6 +38,7 @@ struct ServerCounters {
   std::uint64_t key_mismatches = 0;         // a bound ID under another key (hijack attempts)
   std::uint64_t unsigned_refused = 0;       // unsigned request for a bound ID, or with --require-keys
   std::uint64_t not_authorized = 0;         // ID not in --authorized-keys
+  std::uint64_t connect_not_allowed = 0;    // NP-CONNECT to a device whose NP-ALLOW excludes the requester
   std::array<std::uint64_t, 12> dropped{};  // by ParseError
   // Abuse limits (docs/security.md).
   std::array<std::uint64_t, 5> rate_limited{};  // dropped unanswered, by RequestKind

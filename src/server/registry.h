@@ -12,6 +12,7 @@
 
 #include "wire/clock.h"
 #include "wire/address.h"
+#include "wire/control_messages.h"
 #include "wire/device_id.h"
 #include "wire/nat_behavior.h"
 
@@ -25,6 +26,8 @@ struct Registration {
   std::optional<NatBehavior> nat;     // what the device reported about its NAT
   TimePoint last_seen{};
   TimePoint expires{};
+  std::optional<AllowList> allow;     // who may connect (NP-ALLOW); absent: anyone (older devices)
+  std::optional<std::string> nonce;   // the NONCE its signed registration quoted (echoed in peer-info)
 };
 
 enum class LookupStatus { Found, Expired, Unknown };

@@ -234,13 +234,14 @@ std::vector<Reply> RequestHandler::on_register(const MessageView& m, const Datag
   ++counters_.register_requests;
   auto req = decode_register_request(m);
   if (!req) return {error(m, in, stun::error_code::kBadRequest, "Bad register request")};
-  if (auto refused = authenticate(m, in, req->id, true, now)) return {std::move(*refused)};
+  std::optional<std::string> quoted;
+  if (auto refused = authenticate(m, in, req->id, true, now, &quoted)) return {std::move(*refused)};
 
   auto lifetime = config_.ttl;
   if (req->lifetime_s)
     lifetime = std::clamp(std::chrono::seconds(*req->lifetime_s), std::chrono::seconds(1), config_.ttl);
 
-  Registration r{req->id, in.source, req->locals, in.socket, req->nat, now, now + lifetime};
+  Registration r{req->id, in.source, req->locals, in.socket, req->nat, now, now + lifetime, req->allow, quoted};
   switch (registry_.upsert(std::move(r))) {
     case Registry::Upsert::Full: return {error(m, in, stun::error_code::kRegistryFull, "Registry full")};
     case Registry::Upsert::IpCapReached:
@@ -286,14 +287,21 @@ std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagr
     return {error(m, in, stun::error_code::kPeerExpired, "Peer registration expired")};
   }
 
+  const Registration& target = *peer.entry;
+  // The target said who may connect (NP-ALLOW): pass the request on only to a device that allows
+  // the (authenticated) requester, so a stranger cannot make it spray anywhere.
+  if (target.allow && !target.allow->allows(req->self)) {
+    ++counters_.connect_not_allowed;
+    return {small_error(m, in, stun::error_code::kForbidden, "Peer does not allow you")};
+  }
   AttemptToken token{};
   random_(token);
-  const Registration& target = *peer.entry;
   // The requester's mapping is where this request came from: the socket it will punch with.
   PeerInfo for_requester{target.id, target.mapped, target.locals, token, true, target.nat};
   PeerInfo for_target{self.entry->id, in.source, self.entry->locals, token, false, self.entry->nat};
   for_requester.peer_key = keys_.key_of(target.id);
   for_target.peer_key = keys_.key_of(self.entry->id);
+  for_target.nonce = target.nonce;  // proves to the target that this peer-info is the server's
   attempts_.add(token, self.entry->id.value, target.id.value, now);
 
   TransactionId indication_id{};
@@ -332,6 +340,13 @@ Reply RequestHandler::error(const MessageView& m, const Datagram& in, int code, 
   return Reply{encode_error_response(m.method(), m.transaction, code, reason, unknown), in.source, in.socket};
 }
 
+Reply RequestHandler::small_error(const MessageView& m, const Datagram& in, int code, std::string_view reason) {
+  ++counters_.error_responses[code];
+  auto bytes = encode_error_response(m.method(), m.transaction, code, reason, {});
+  if (bytes.size() > in.bytes.size()) bytes = encode_error_response(m.method(), m.transaction, code, "", {});
+  return Reply{std::move(bytes), in.source, in.socket};
+}
+
 Reply RequestHandler::challenge(const MessageView& m, const Datagram& in, int code, std::string_view reason,
                                 TimePoint now) {
   ++counters_.error_responses[code];
@@ -345,7 +360,7 @@ Reply RequestHandler::challenge(const MessageView& m, const Datagram& in, int co
 }
 
 std::optional<Reply> RequestHandler::authenticate(const MessageView& m, const Datagram& in, const DeviceId& id,
-                                                  bool may_bind, TimePoint now) {
+                                                  bool may_bind, TimePoint now, std::optional<std::string>* quoted) {
   using stun::error_code::kForbidden;
   using stun::error_code::kUnauthenticated;
   auto sig = check_signature(m);
@@ -379,7 +394,10 @@ std::optional<Reply> RequestHandler::authenticate(const MessageView& m, const Da
   }
   switch (outcome) {
     case KeyBindings::Outcome::Bound: ++counters_.keys_bound; [[fallthrough]];
-    case KeyBindings::Outcome::Matches: ++counters_.signed_requests; return std::nullopt;
+    case KeyBindings::Outcome::Matches:
+      ++counters_.signed_requests;
+      if (quoted) *quoted = sig.nonce;
+      return std::nullopt;
     case KeyBindings::Outcome::Mismatch:
       ++counters_.key_mismatches;
       return error(m, in, kForbidden, "ID bound to another key");

@@ -56,11 +56,14 @@ class RequestHandler {
   std::vector<Reply> on_signal(const MessageView& m, const Datagram& in, TimePoint now);
   Reply error(const MessageView& m, const Datagram& in, int code, std::string_view reason,
               const std::vector<std::uint16_t>& unknown = {});
+  // An error reply never larger than the request (the reason phrase is left out when it would be).
+  Reply small_error(const MessageView& m, const Datagram& in, int code, std::string_view reason);
   Reply challenge(const MessageView& m, const Datagram& in, int code, std::string_view reason, TimePoint now);
   // The identity gate for a request by `id`: an error reply when it may not proceed. `may_bind`:
   // a registration may bind a first key; a connect request must match the bound one.
+  // `quoted`: set to the request's NONCE when it was signed and passed.
   std::optional<Reply> authenticate(const MessageView& m, const Datagram& in, const DeviceId& id, bool may_bind,
-                                    TimePoint now);
+                                    TimePoint now, std::optional<std::string>* quoted = nullptr);
 
   ServerConfig config_;
   RandomSource random_;

@@ -411,7 +411,10 @@ std::vector<OutPacket> QuicSession::on_datagram(ByteView bytes, const SocketAddr
   ngtcp2_pkt_info pi{};
   int rv = ngtcp2_conn_read_pkt(impl_->conn, &path, &pi, reinterpret_cast<const uint8_t*>(bytes.data()),
                                 bytes.size(), to_ts(now));
-  if (rv == 0) return write(now);
+  if (rv == 0) {
+    last_heard_ = now;
+    return write(now);
+  }
   CloseInfo info;
   switch (rv) {
     case NGTCP2_ERR_DRAINING: {
@@ -467,9 +470,17 @@ std::vector<OutPacket> QuicSession::on_timer(TimePoint now) {
     }
     return {};
   }
+  CloseInfo info;
+  // RFC 9000 §10.1 restarts the idle timer on the first keepalive after the last packet heard, so
+  // ngtcp2 alone may wait up to idle + keepalive; the session promises "nothing heard for idle".
+  if (established_ && now - last_heard_ >= config_.idle_timeout) {
+    info.idle_timeout = true;
+    info.reason = "idle timeout: nothing from the peer for " + std::to_string(config_.idle_timeout.count()) + " ms";
+    set_closed(std::move(info));
+    return {};
+  }
   int rv = ngtcp2_conn_handle_expiry(impl_->conn, to_ts(now));
   if (rv == 0) return write(now);
-  CloseInfo info;
   if (rv == NGTCP2_ERR_IDLE_CLOSE) {
     // RFC 9000 §10.1: silently closed after max_idle_timeout with nothing from the peer.
     info.idle_timeout = true;
@@ -494,8 +505,13 @@ std::optional<TimePoint> QuicSession::next_deadline() const {
   if (closed_) return std::nullopt;
   if (!impl_->conn) return started_ + config_.handshake_timeout;
   auto e = ngtcp2_conn_get_expiry(impl_->conn);
-  if (e == UINT64_MAX) return std::nullopt;
-  return from_ts(e);
+  std::optional<TimePoint> next;
+  if (e != UINT64_MAX) next = from_ts(e);
+  if (established_) {
+    auto idle = last_heard_ + config_.idle_timeout;
+    if (!next || idle < *next) next = idle;
+  }
+  return next;
 }
 
 Result<std::int64_t, std::string> QuicSession::send_message(ByteView data) {

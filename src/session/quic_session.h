@@ -123,6 +123,7 @@ class QuicSession {
   std::unique_ptr<Impl> impl_;
   TimePoint started_;
   TimePoint last_now_;
+  TimePoint last_heard_;  // the last packet from the peer that ngtcp2 accepted
   SocketAddress remote_;
   bool established_ = false;
   bool pin_checked_ = false;

@@ -38,6 +38,7 @@ std::string_view name(std::uint16_t type) {
     case kPublicKey: return "NP-PUBLIC-KEY";
     case kSignature: return "NP-SIGNATURE";
     case kPeerPublicKey: return "NP-PEER-PUBLIC-KEY";
+    case kAllow: return "NP-ALLOW";
     default: return "unknown";
   }
 }

@@ -50,6 +50,7 @@ Bytes encode_register_request(const RegisterRequest& r, const TransactionId& txi
   add_addresses(b, attr::kLocalAddress, r.locals);
   if (r.lifetime_s) b.add_u32(attr::kLifetime, *r.lifetime_s);
   if (r.nat) b.add(attr::kNatBehavior, encode_nat_behavior(*r.nat));
+  if (r.allow) b.add(attr::kAllow, encode_allow_list(*r.allow));
   return std::move(b).finish();
 }
 
@@ -76,6 +77,7 @@ Bytes encode_peer_info(const PeerInfo& p, MessageClass cls, std::uint16_t method
   b.add_u32(attr::kInitiator, p.initiator ? 1 : 0);
   if (p.peer_nat) b.add(attr::kPeerNatBehavior, encode_nat_behavior(*p.peer_nat));
   if (p.peer_key) b.add(attr::kPeerPublicKey, *p.peer_key);
+  if (p.nonce) b.add(attr::kNonce, as_bytes(*p.nonce));
   return std::move(b).finish();
 }
 
@@ -106,7 +108,52 @@ Result<RegisterRequest, ParseError> decode_register_request(const MessageView& m
     if (!nat) return fail(nat.error());
     r.nat = *nat;
   }
+  if (const auto* a = m.find(attr::kAllow)) {
+    auto allow = decode_allow_list(a->value);
+    if (!allow) return fail(allow.error());
+    r.allow = std::move(*allow);
+  }
   return r;
+}
+
+bool AllowList::allows(const DeviceId& requester) const {
+  if (any) return true;
+  for (const auto& p : peers)
+    if (p.value == requester.value) return true;
+  return false;
+}
+
+Bytes encode_allow_list(const AllowList& a) {
+  Bytes out;
+  ByteWriter w(out);
+  w.u8(a.any ? 1 : 0);
+  for (std::size_t i = 0; i < a.peers.size() && i < kMaxAllowedPeers && !a.any; ++i) {
+    auto id = encode_device_id(a.peers[i]);
+    if (w.size() + 1 + id.size() > kMaxAllowBytes) break;
+    w.u8(static_cast<std::uint8_t>(id.size()));
+    w.bytes(id);
+  }
+  return out;
+}
+
+Result<AllowList, ParseError> decode_allow_list(ByteView value) {
+  if (value.size() > kMaxAllowBytes) return fail(ParseError::BadAttributeValue);
+  ByteReader r(value);
+  auto mode = r.u8();
+  if (!mode || *mode > 1) return fail(ParseError::BadAttributeValue);
+  AllowList a;
+  a.any = *mode == 1;
+  while (!r.empty()) {
+    // "Any" carries no list; a list holds at most kMaxAllowedPeers whole, valid IDs.
+    if (a.any || a.peers.size() == kMaxAllowedPeers) return fail(ParseError::BadAttributeValue);
+    auto len = r.u8();
+    auto bytes = len ? r.take(*len) : std::nullopt;
+    if (!bytes) return fail(ParseError::BadAttributeValue);
+    auto id = decode_device_id(*bytes);
+    if (!id) return fail(id.error());
+    a.peers.push_back(std::move(*id));
+  }
+  return a;
 }
 
 Result<RegisterResponse, ParseError> decode_register_response(const MessageView& m) {
@@ -167,6 +214,11 @@ Result<PeerInfo, ParseError> decode_peer_info(const MessageView& m) {
     if (k->value.size() != key.size()) return fail(ParseError::BadAttributeValue);
     std::memcpy(key.data(), k->value.data(), key.size());
     p.peer_key = key;
+  }
+  if (const auto* n = m.find(attr::kNonce)) {
+    // RFC 8489 §14.10: NONCE is at most 763 bytes.
+    if (n->value.size() > 763) return fail(ParseError::BadAttributeValue);
+    p.nonce = std::string(as_text(n->value));
   }
   return p;
 }

@@ -1,5 +1,5 @@
 // natpunch's control messages, each a STUN message (docs/protocol.md lists every field):
-//   NP-REGISTER request   : NP-DEVICE-ID, NP-LOCAL-ADDRESS*, [NP-LIFETIME]
+//   NP-REGISTER request   : NP-DEVICE-ID, NP-LOCAL-ADDRESS*, [NP-LIFETIME], [NP-NAT-BEHAVIOR], [NP-ALLOW]
 //   NP-REGISTER success   : XOR-MAPPED-ADDRESS, NP-LIFETIME
 //   NP-CONNECT request    : NP-DEVICE-ID (me), NP-PEER-ID
 //   NP-CONNECT success    : the peer-info for the requester (fields as NP-PEER-INFO)
@@ -26,11 +26,28 @@ namespace natpunch {
 inline constexpr std::size_t kMaxLocalAddresses = 8;
 using AttemptToken = std::array<std::byte, 16>;
 
+// Who may connect to a device (NP-ALLOW in its registration): any peer, or only the listed IDs
+// (compared by value, as the registry keys them). An empty list allows nobody.
+//   0                   1                   2                   3
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |  Mode (0 list, 1 any)  | Length L1 |  NP-DEVICE-ID value (L1 bytes) ... | Length L2 | ...
+inline constexpr std::size_t kMaxAllowedPeers = 16;
+inline constexpr std::size_t kMaxAllowBytes = 1024;  // the whole value; a registration must fit a frame
+struct AllowList {
+  bool any = false;
+  std::vector<DeviceId> peers;
+  bool allows(const DeviceId& requester) const;
+  bool operator==(const AllowList&) const = default;
+};
+Bytes encode_allow_list(const AllowList& a);
+Result<AllowList, ParseError> decode_allow_list(ByteView value);
+
 struct RegisterRequest {
   DeviceId id;
   std::vector<SocketAddress> locals;
   std::optional<std::uint32_t> lifetime_s;  // requested; the server may grant less
   std::optional<NatBehavior> nat;           // what the device's discovery found
+  std::optional<AllowList> allow;           // absent: the device did not say (older clients): anyone
 };
 
 struct RegisterResponse {
@@ -54,6 +71,9 @@ struct PeerInfo {
   // The Ed25519 key the peer's ID is bound to at the server (NP-PEER-PUBLIC-KEY), when it has one:
   // what this side pins when it authenticates the peer on the path.
   std::optional<std::array<std::byte, 32>> peer_key;
+  // In NP-PEER-INFO: the NONCE the receiving device quoted in its last signed registration. Only the
+  // device (and the server) saw it, so a peer-info spoofed from the server's address lacks it.
+  std::optional<std::string> nonce;
 };
 
 // A phase signal relayed by the server between the two sides of one attempt (the smart-home

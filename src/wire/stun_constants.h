@@ -73,6 +73,7 @@ inline constexpr std::uint16_t kSignalKind = 0xC4AF;
 inline constexpr std::uint16_t kPublicKey = 0xC4B0;      // the sender's Ed25519 identity key (32 bytes)
 inline constexpr std::uint16_t kSignature = 0xC4B1;      // Ed25519 over the message up to it (64 bytes)
 inline constexpr std::uint16_t kPeerPublicKey = 0xC4B2;  // in peer-info: the key the peer's ID is bound to
+inline constexpr std::uint16_t kAllow = 0xC4B3;          // in NP-REGISTER: who may connect to the device
 
 // RFC 8489 §14: attributes below 0x8000 are comprehension-required.
 constexpr bool comprehension_required(std::uint16_t type) { return type < 0x8000; }

@@ -103,6 +103,11 @@ void check_attribute_codecs(const MessageView& m) {
       auto again = decode_nat_behavior(encode_nat_behavior(*nat));
       check(again.ok() && *again == *nat, "NAT behaviour round trip");
     }
+    if (auto allow = decode_allow_list(a.value)) {
+      check(allow->peers.size() <= kMaxAllowedPeers && (!allow->any || allow->peers.empty()), "NP-ALLOW bounds");
+      auto again = decode_allow_list(encode_allow_list(*allow));
+      check(again.ok() && *again == *allow, "NP-ALLOW round trip");
+    }
     if (auto id = decode_device_id(a.value)) {
       check(!id->value.empty() && id->value.size() <= kMaxIdLength, "device ID length within bounds");
       auto again = decode_device_id(encode_device_id(*id));
@@ -118,7 +123,7 @@ void check_control_decoders(const MessageView& m) {
     auto m2 = parse_again(encoded, "re-encoded register request parses");
     auto r2 = decode_register_request(m2);
     check(r2.ok() && r2->id == r->id && same(r2->locals, r->locals) && r2->lifetime_s == r->lifetime_s &&
-              r2->nat == r->nat,
+              r2->nat == r->nat && r2->allow == r->allow,
           "register request round trip");
   }
   if (auto r = decode_register_response(m)) {
@@ -139,7 +144,7 @@ void check_control_decoders(const MessageView& m) {
     auto p2 = decode_peer_info(m2);
     check(p2.ok() && p2->peer == p->peer && p2->peer_mapped == p->peer_mapped && same(p2->peer_locals, p->peer_locals) &&
               p2->token == p->token && p2->initiator == p->initiator && p2->peer_nat == p->peer_nat &&
-              p2->peer_key == p->peer_key,
+              p2->peer_key == p->peer_key && p2->nonce == p->nonce,
           "peer-info round trip");
   }
   if (auto e = decode_error_response(m)) {

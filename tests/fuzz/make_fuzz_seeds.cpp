@@ -108,6 +108,11 @@ int run(const fs::path& root) {
   const Bytes reg_bob = encode_register_request({bob, {}, std::nullopt, symmetric}, txid(4));
   const Bytes reg_mac = encode_register_request({mac, {lan_a}, 5, std::nullopt}, txid(5));
   const Bytes connect = encode_connect_request({alice, bob}, txid(6));
+  // NP-ALLOW: bob lets only alice connect; the MAC device lets nobody; the last one anyone.
+  const Bytes reg_bob_allow_alice =
+      encode_register_request({bob, {}, std::nullopt, symmetric, AllowList{false, {alice, mac}}}, txid(19));
+  const Bytes reg_mac_allow_nobody = encode_register_request({mac, {lan_a}, 5, std::nullopt, AllowList{}}, txid(20));
+  const Bytes reg_alice_allow_any = encode_register_request({alice, {lan_a}, 60, cone, AllowList{true, {}}}, txid(21));
   const Bytes connect_unknown = encode_connect_request({alice, mac}, txid(7));
   AttemptToken token{};
   for (std::size_t i = 0; i < token.size(); ++i) token[i] = std::byte(static_cast<std::uint8_t>(0xA0 + i));
@@ -115,6 +120,10 @@ int run(const fs::path& root) {
       encode_peer_info({bob, public_a, {lan_a}, token, true, symmetric}, stun::MessageClass::Success, stun::method::kConnect, txid(6));
   const Bytes peer_info_indication = encode_peer_info({alice, public_a, {lan_a, lan_b}, token, false, cone},
                                                       stun::MessageClass::Indication, stun::method::kPeerInfo, txid(8));
+  PeerInfo echoing{alice, public_a, {lan_a}, token, false, cone};
+  echoing.nonce = "obMatJos2gAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";  // the NONCE bob registered with
+  const Bytes peer_info_with_nonce =
+      encode_peer_info(echoing, stun::MessageClass::Indication, stun::method::kPeerInfo, txid(23));
   const Bytes reg_response = encode_register_response({public_a, 60}, txid(3));
   const Bytes error_404 = encode_error_response(stun::method::kConnect, txid(7), 404, "Unknown peer");
   const Bytes error_420 = encode_error_response(stun::method::kBinding, txid(9), 420, "Unknown Attribute", {0x7F01});
@@ -162,6 +171,9 @@ int run(const fs::path& root) {
       {"register-request-user-name", &reg_alice},
       {"register-request-user-id", &reg_bob},
       {"register-request-mac", &reg_mac},
+      {"register-request-allow-list", &reg_bob_allow_alice},
+      {"register-request-allow-nobody", &reg_mac_allow_nobody},
+      {"register-request-allow-any", &reg_alice_allow_any},
       {"connect-request", &connect},
       {"connect-request-unknown-peer", &connect_unknown},
       {"binding-unknown-required-attribute", &unknown_required},
@@ -173,6 +185,7 @@ int run(const fs::path& root) {
   const std::pair<const char*, const Bytes*> responses[] = {
       {"connect-success-peer-info", &peer_info_success},
       {"peer-info-indication", &peer_info_indication},
+      {"peer-info-indication-nonce", &peer_info_with_nonce},
       {"register-response", &reg_response},
       {"error-response-404", &error_404},
       {"error-response-420", &error_420},
@@ -210,6 +223,12 @@ int run(const fs::path& root) {
   rfc5780.then(change_request).then(change_request, control(1, 3)).then(change_request, control(2, 4))
       .then(change_request, control(3, 6)).then(response_port_request, control(0, 2));
   write(handler_dir, "conversation-rfc5780-sockets.bin", rfc5780.bytes);
+
+  // NP-ALLOW: alice may reach bob; bob may not reach the MAC device (403, counted).
+  Conversation allow;
+  allow.then(reg_alice_allow_any).then(reg_bob_allow_alice, control(1)).then(reg_mac_allow_nobody, control(2))
+      .then(connect, control(0)).then(encode_connect_request({bob, mac}, txid(22)), control(1));
+  write(handler_dir, "conversation-allow-list.bin", allow.bytes);
 
   std::printf("seeds written under %s\n", root.string().c_str());
   return 0;

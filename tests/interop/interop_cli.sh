@@ -190,6 +190,65 @@ wait_until 5 limited_seen || fail "--stats does not count the rate-limited and c
 pass "--stats counts rate_limited.binding=$(json_field "$(last_stats limited)" stats.rate_limited.binding) registrations_capped=$(json_field "$(last_stats limited)" stats.limits.registrations_capped)"
 stop_pid "$limited_PID"
 
+# --- bad key files given to agent and connect: named with the problem, never overwritten.
+printf 'this is not a natpunch key file\n' >"$WORK/keys/garbage.key" && chmod 600 "$WORK/keys/garbage.key"
+: >"$WORK/keys/empty.key" && chmod 600 "$WORK/keys/empty.key"
+mkdir -p "$WORK/keys/dir.key"
+snapshot() { stat -c '%F %s %a %Y' "$1"; if [[ -f "$1" ]]; then sha256sum <"$1"; fi; }
+for bad in garbage empty dir; do
+  f=$WORK/keys/$bad.key
+  before=$(snapshot "$f")
+  expect_exit 1 "agent with a $bad key file" "$NATPUNCH" agent --server "$server" --id home --allow-any --key-file "$f" \
+    --no-discover --run-for 1 --json
+  [[ "$OUT" == *"$bad.key"* ]] || fail "agent: the $bad key file is not named: $OUT"
+  expect_exit 1 "connect with a $bad key file" "$NATPUNCH" connect --server "$server" --id phone --peer home \
+    --key-file "$f" --no-discover --attempts 1 --timeout 2 --json
+  [[ "$OUT" == *"$bad.key"* ]] || fail "connect: the $bad key file is not named: $OUT"
+  [[ "$(snapshot "$f")" == "$before" ]] || fail "the $bad key file was changed"
+  pass "$bad key file refused by agent and connect, unchanged: $(json_field "$OUT" error)"
+done
+expect_exit 2 "server with a missing --authorized-keys file" \
+  "$NATPUNCH" server --listen 127.0.0.1:0 --authorized-keys "$WORK/keys/no-such-file"
+[[ "$OUT" == *no-such-file* ]] || fail "missing --authorized-keys file not named: $OUT"
+head -c 30 "$WORK/keys/authorized" >"$WORK/keys/authorized-truncated"
+expect_exit 2 "server with a truncated --authorized-keys" \
+  "$NATPUNCH" server --listen 127.0.0.1:0 --authorized-keys "$WORK/keys/authorized-truncated"
+[[ "$OUT" == *authorized-truncated* && "$OUT" == *"line 1"* ]] || fail "truncated --authorized-keys not named with its line: $OUT"
+
+# --- who may connect (issue 6): the agent's --allow list, enforced by the server (403, counted) and
+# by the agent; at most --max-sprays-per-minute attempts per peer.
+expect_exit 2 "agent --allow with --allow-any" "$NATPUNCH" agent --server "$server" --id home --allow a --allow-any
+expect_exit 2 "agent --allow ''" "$NATPUNCH" agent --server "$server" --id home --allow ''
+expect_exit 2 "agent --max-sprays-per-minute 0" "$NATPUNCH" agent --server "$server" --id home --allow-any --max-sprays-per-minute 0
+expect_exit 0 "agent without --allow" "$NATPUNCH" agent --server "$server" --id lonely --key-file "$WORK/keys/lonely.key" \
+  --no-discover --run-for 0.5 --json
+[[ "$OUT" == *"nobody may connect"* && "$OUT" == *--allow-any* ]] || fail "agent without --allow gives no hint: $OUT"
+spawn "$WORK/home.log" "$WORK/home.err" "$NATPUNCH" agent --server "$server" --id home --allow phone \
+  --max-sprays-per-minute 2 --key-file "$WORK/keys/home.key" --no-discover --json
+home_PID=$LAST_PID
+home_registered() { grep -q '"event":"registered"' "$WORK/home.log"; }
+wait_until 10 home_registered || fail "agent home did not register"
+expect_exit 1 "connect from a peer home does not allow" "$NATPUNCH" connect --server "$server" --id stranger --peer home \
+  --key-file "$WORK/keys/stranger.key" --no-discover --attempts 3 --timeout 5 --json
+[[ "$OUT" == *403* && "$OUT" == *"does not allow you"* && "$(json_field "$OUT" attempts)" == 1 ]] ||
+  fail "a refused peer gets no clear, final error: $OUT"
+pass "refused: $(json_field "$OUT" error)"
+for i in 1 2; do
+  expect_exit 0 "connect from phone ($i of 2 in the minute)" "$NATPUNCH" connect --server "$server" --id phone --peer home \
+    --key-file "$WORK/keys/phone.key" --no-discover --message "hi $i" --attempts 1 --timeout 10 --json
+  [[ "$(json_field "$OUT" reply)" == "hi $i" ]] || fail "phone connected without the echo: $OUT"
+done
+expect_exit 1 "a third connect from phone within the minute" "$NATPUNCH" connect --server "$server" --id phone --peer home \
+  --key-file "$WORK/keys/phone.key" --no-discover --message "hi 3" --attempts 1 --timeout 3 --method simultaneous --json
+rate_limited() { grep -q '"event":"rate-limited".*"peer":"phone"' "$WORK/home.log"; }
+wait_until 5 rate_limited || fail "the agent did not report the spent budget"
+(($(grep -c '"event":"connected"' "$WORK/home.log") == 2)) || fail "the agent answered more than its budget"
+! grep -q '"peer":"stranger"' "$WORK/home.log" || fail "the server passed the stranger's request on"
+not_allowed() { tail -1 "$WORK/np.out" | grep -q '"connect_not_allowed":1'; }
+wait_until 5 not_allowed || fail "--stats does not count the refused connect: $(tail -1 "$WORK/np.out")"
+pass "allow list: stranger refused (403, counted), phone connected twice, third attempt rate-limited"
+stop_pid "$home_PID"
+
 # --- SIGTERM stops the server cleanly, with a final stats line.
 lines_before=$(grep -c '^{"stats":' "$WORK/np.out")
 kill -TERM "$np_PID"
