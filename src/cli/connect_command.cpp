@@ -63,6 +63,7 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
   TraversalOptions topt;
   topt.tuning = tuning;
   topt.method = method;
+  topt.deadline = deadline;
   if (!o.json) topt.on_progress = [](const std::string& line) { std::cerr << "\r  " << line << "\033[K" << std::flush; };
 
   std::uint64_t packets = 0;

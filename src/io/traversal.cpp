@@ -59,12 +59,22 @@ asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self,
   for (const auto& st : path.plan.steps) budget += st.budget;
   DriveOptions drive_options;
   drive_options.hard_limit = budget + milliseconds(2000);
+  bool cut_by_deadline = false;
+  if (options.deadline) {
+    auto left = std::chrono::duration_cast<milliseconds>(*options.deadline - steady_clock::now());
+    left = std::max(left, milliseconds(1));
+    if (left < drive_options.hard_limit) {
+      drive_options.hard_limit = left;
+      cut_by_deadline = true;
+    }
+  }
   if (options.on_progress) drive_options.on_progress = [&] { options.on_progress(puncher.progress()); };
   auto stats = co_await drive(puncher, sockets, drive_options);
 
   path.outcome = puncher.outcome();
   path.packets_sent = stats.sent;
-  if (!puncher.finished()) path.outcome.error = "timed out";
+  if (!puncher.finished())
+    path.outcome.error = cut_by_deadline ? "timed out (--timeout reached while punching)" : "timed out";
   if (path.outcome.ok && path.outcome.socket != 0 && path.outcome.socket < sockets.size())
     path.own_socket.emplace(std::move(sockets[path.outcome.socket]));
   client.give_socket(std::move(sockets[0]));

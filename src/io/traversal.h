@@ -17,6 +17,8 @@ struct TraversalOptions {
   PunchTuning tuning;
   std::optional<Method> method;  // force one method (tests, debugging)
   std::function<void(const std::string&)> on_progress;  // a progress line, about twice a second
+  // The caller's deadline (connect --timeout): punching stops there even mid-step.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct Path {
