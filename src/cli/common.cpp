@@ -1,5 +1,7 @@
 #include "cli/common.h"
 
+#include <fstream>
+
 #include "cli/commands.h"
 #include "io/endpoint.h"
 #include "io/rendezvous_client.h"
@@ -51,5 +53,16 @@ int report_failure(bool json, const std::string& message, int code, nlohmann::js
 }
 
 double ms(std::chrono::microseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+
+Result<std::string, std::string> read_small_file(const std::string& path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(path + ": cannot open");
+  std::string text(max_bytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return fail(path + ": cannot read");
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > max_bytes) return fail(path + ": larger than " + std::to_string(max_bytes) + " bytes");
+  return text;
+}
 
 }  // namespace natpunch::cli

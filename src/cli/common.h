@@ -54,4 +54,8 @@ int report_failure(bool json, const std::string& message, int code, nlohmann::js
 
 double ms(std::chrono::microseconds d);
 
+// The contents of a small configuration file, read with a bound: an error names the file and says
+// whether it could not be opened or is larger than `max_bytes`.
+Result<std::string, std::string> read_small_file(const std::string& path, std::size_t max_bytes);
+
 }  // namespace natpunch::cli

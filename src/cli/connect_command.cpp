@@ -80,6 +80,7 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
       if (info.error().kind == ClientError::Kind::Rejected) break;
       continue;
     }
+    rep.j["relay_offered"] = info->turn ? nlohmann::json(info->turn->server.to_string()) : nlohmann::json(nullptr);
     rep.j["nat"]["peer"] = nat_json(info->peer_nat);
     auto path = co_await punch_path(*d.client, d.id, d.nat, d.mapped, *info, topt);
     if (!o.json) std::cerr << "\r\033[K" << std::flush;

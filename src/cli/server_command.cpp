@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "identity/authorized_keys.h"
 #include "io/rendezvous_server.h"
 
@@ -32,6 +33,9 @@ struct ServerOptions {
   std::size_t max_per_ip = 1'000;
   std::size_t max_proven = 1'000'000;
   std::size_t max_rate_sources = 100'000;
+  std::string turn_server;       // --turn IP:PORT
+  std::string turn_secret_file;  // --turn-secret-file: coturn's static-auth-secret, first line
+  long turn_lifetime_s = 600;
 };
 
 constexpr std::array<std::string_view, kRequestKinds> kKindNames{"binding", "register", "connect", "signal", "other"};
@@ -61,11 +65,9 @@ bool apply_limit(std::string_view spec, bool rate, std::array<RateLimit, kReques
 
 // Reads and parses --authorized-keys; the error names the file and the line.
 Result<std::map<std::string, PublicKey>, std::string> read_authorized_keys(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail("--authorized-keys " + path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto parsed = parse_authorized_keys(text.str());
+  auto text = read_small_file(path, 4 << 20);
+  if (!text) return fail("--authorized-keys " + text.error());
+  auto parsed = parse_authorized_keys(*text);
   if (!parsed) return fail("--authorized-keys " + path + ": " + parsed.error().describe());
   return std::move(parsed).value();
 }
@@ -135,6 +137,26 @@ int run_server(const ServerOptions& o) {
     config.authorized_keys = std::move(*keys);
     config.require_signatures = true;
   }
+  if (o.turn_server.empty() != o.turn_secret_file.empty()) {
+    std::cerr << "natpunch server: --turn and --turn-secret-file go together\n";
+    return kExitUsage;
+  }
+  if (!o.turn_server.empty()) {
+    auto relay = parse_socket_address(o.turn_server);
+    auto secret = read_small_file(o.turn_secret_file, 4096);
+    std::string first_line = secret ? secret->substr(0, secret->find_first_of("\r\n")) : std::string();
+    if (!relay || !secret || first_line.empty() || o.turn_lifetime_s < 60 || o.turn_lifetime_s > 86400) {
+      std::cerr << "natpunch server: "
+                << (!relay ? "--turn '" + o.turn_server + "' is not IP:PORT"
+                    : !secret ? "--turn-secret-file " + secret.error()
+                    : first_line.empty() ? "--turn-secret-file " + o.turn_secret_file + ": the first line is empty"
+                                         : std::string("--turn-lifetime must be 60..86400 seconds"))
+                << "\n";
+      return kExitUsage;
+    }
+    config.turn = TurnOffer{*relay, first_line, std::chrono::seconds(o.turn_lifetime_s)};
+    spdlog::info("offering TURN relay {} with {} s credentials", relay->to_string(), o.turn_lifetime_s);
+  }
 
   ServerRunOptions run;
   if (o.stats) {
@@ -197,6 +219,13 @@ Runner add_server_command(CLI::App& app) {
   cmd->add_option("--authorized-keys", o->authorized_keys,
                   "File of 'ID PUBLIC-KEY' lines (`natpunch key` prints the key): only these IDs, each with its "
                   "key, may register (implies --require-keys)");
+  cmd->add_option("--turn", o->turn_server,
+                  "A TURN relay (coturn with --use-auth-secret) offered with every peer-info, IP:PORT; each side "
+                  "gets its own credentials that expire (--turn-lifetime)");
+  cmd->add_option("--turn-secret-file", o->turn_secret_file,
+                  "File whose first line is the relay's --static-auth-secret (kept off the command line)");
+  cmd->add_option("--turn-lifetime", o->turn_lifetime_s, "Seconds the TURN credentials stay valid")
+      ->capture_default_str();
   cmd->add_option("--amplification-limit", o->amplification_limit,
                   "Largest reply, as a multiple of the request's size, to a source that has not proven it receives "
                   "at its address (by quoting the server's NONCE); optional attributes are dropped first, then the "

@@ -83,7 +83,8 @@ asio::awaitable<void> RendezvousServer::receive_loop(std::size_t index) {
     auto [ec, n] = co_await socket.async_receive_from(asio::buffer(buf), from, use_nothrow);
     if (stopped_ || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
     if (ec) continue;  // e.g. an ICMP error reported on the socket: not fatal for a UDP server
-    Datagram d{ByteView(buf.data(), n), from_endpoint(from), static_cast<std::uint8_t>(index)};
+    Datagram d{ByteView(buf.data(), n), from_endpoint(from), static_cast<std::uint8_t>(index),
+               std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()};
     for (const auto& r : handler_.handle(d, options_.clock())) send(r);
   }
 }

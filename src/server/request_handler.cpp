@@ -1,5 +1,7 @@
 #include "server/request_handler.h"
 
+#include "relay/turn_message.h"
+
 #include <algorithm>
 
 #include "identity/signed_request.h"
@@ -302,6 +304,16 @@ std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagr
   for_requester.peer_key = keys_.key_of(target.id);
   for_target.peer_key = keys_.key_of(self.entry->id);
   for_target.nonce = target.nonce;  // proves to the target that this peer-info is the server's
+  if (config_.turn) {
+    // Each side gets its own time-limited credentials for the relay (coturn's shared-secret mode).
+    auto expiry = in.unix_time + config_.turn->lifetime.count();
+    auto grant = [&](const DeviceId& who) {
+      auto c = turn::rest_credentials(config_.turn->secret, who.value, expiry);
+      return TurnGrant{config_.turn->server, std::move(c.username), std::move(c.password)};
+    };
+    for_requester.turn = grant(self.entry->id);
+    for_target.turn = grant(target.id);
+  }
   attempts_.add(token, self.entry->id.value, target.id.value, now);
 
   TransactionId indication_id{};

@@ -23,6 +23,7 @@ struct Datagram {
   ByteView bytes;
   SocketAddress source;
   std::uint8_t socket = 0;  // index of the server socket it arrived on
+  std::int64_t unix_time = 0;  // seconds since 1970 when it arrived (expiry of TURN credentials)
 };
 
 class RequestHandler {

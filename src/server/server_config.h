@@ -35,6 +35,14 @@ struct RateLimit {
 enum class RequestKind : std::uint8_t { Binding, Register, Connect, Signal, Other };
 inline constexpr std::size_t kRequestKinds = 5;
 
+// A TURN relay the server offers with every peer-info (issue 7): credentials in coturn's
+// shared-secret mode (`--use-auth-secret --static-auth-secret`), valid for `lifetime`.
+struct TurnOffer {
+  SocketAddress server;
+  std::string secret;
+  std::chrono::seconds lifetime{600};
+};
+
 struct ServerConfig {
   std::chrono::seconds ttl{60};                  // registration lifetime; refresh = re-register
   std::size_t max_registrations = 1'000'000;     // registry bound
@@ -64,6 +72,7 @@ struct ServerConfig {
   // One entry per server socket, by socket index. Empty, or a group without its alternates: no
   // RFC 5780 (no OTHER-ADDRESS; CHANGE-REQUEST answered with 420).
   std::vector<SocketRole> sockets;
+  std::optional<TurnOffer> turn;
 };
 
 }  // namespace natpunch

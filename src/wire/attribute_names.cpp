@@ -39,6 +39,9 @@ std::string_view name(std::uint16_t type) {
     case kSignature: return "NP-SIGNATURE";
     case kPeerPublicKey: return "NP-PEER-PUBLIC-KEY";
     case kAllow: return "NP-ALLOW";
+    case kTurnServer: return "NP-TURN-SERVER";
+    case kTurnUsername: return "NP-TURN-USERNAME";
+    case kTurnPassword: return "NP-TURN-PASSWORD";
     default: return "unknown";
   }
 }

@@ -78,6 +78,11 @@ Bytes encode_peer_info(const PeerInfo& p, MessageClass cls, std::uint16_t method
   if (p.peer_nat) b.add(attr::kPeerNatBehavior, encode_nat_behavior(*p.peer_nat));
   if (p.peer_key) b.add(attr::kPeerPublicKey, *p.peer_key);
   if (p.nonce) b.add(attr::kNonce, as_bytes(*p.nonce));
+  if (p.turn) {
+    b.add_plain_address(attr::kTurnServer, p.turn->server);
+    b.add_text(attr::kTurnUsername, p.turn->username);
+    b.add_text(attr::kTurnPassword, p.turn->password);
+  }
   return std::move(b).finish();
 }
 
@@ -219,6 +224,17 @@ Result<PeerInfo, ParseError> decode_peer_info(const MessageView& m) {
     // RFC 8489 §14.10: NONCE is at most 763 bytes.
     if (n->value.size() > 763) return fail(ParseError::BadAttributeValue);
     p.nonce = std::string(as_text(n->value));
+  }
+  const auto* ts = m.find(attr::kTurnServer);
+  const auto* tu = m.find(attr::kTurnUsername);
+  const auto* tp = m.find(attr::kTurnPassword);
+  if (ts || tu || tp) {
+    // All three or none; RFC 8489 §14.3: a USERNAME is under 513 bytes; coturn's passwords are short.
+    if (!ts || !tu || !tp || tu->value.empty() || tu->value.size() > 512 || tp->value.empty() || tp->value.size() > 256)
+      return fail(ParseError::BadAttributeValue);
+    auto server = decode_plain_address(ts->value);
+    if (!server) return fail(server.error());
+    p.turn = TurnGrant{*server, std::string(as_text(tu->value)), std::string(as_text(tp->value))};
   }
   return p;
 }

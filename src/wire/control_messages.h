@@ -60,6 +60,15 @@ struct ConnectRequest {
   DeviceId peer;
 };
 
+// A TURN relay (RFC 8656) the rendezvous server offers for one attempt, with credentials that
+// expire (coturn's shared-secret mode): devices hold no long-lived relay secret.
+struct TurnGrant {
+  SocketAddress server;
+  std::string username;  // "<unix expiry>:<device ID>"
+  std::string password;  // base64(HMAC-SHA1(secret, username))
+  bool operator==(const TurnGrant&) const = default;
+};
+
 // What one side learns about the other for one connection attempt.
 struct PeerInfo {
   DeviceId peer;
@@ -74,6 +83,7 @@ struct PeerInfo {
   // In NP-PEER-INFO: the NONCE the receiving device quoted in its last signed registration. Only the
   // device (and the server) saw it, so a peer-info spoofed from the server's address lacks it.
   std::optional<std::string> nonce;
+  std::optional<TurnGrant> turn;  // NP-TURN-*: the relay to fall back on, when the server offers one
 };
 
 // A phase signal relayed by the server between the two sides of one attempt (the smart-home

@@ -73,6 +73,9 @@ inline constexpr std::uint16_t kSignalKind = 0xC4AF;
 inline constexpr std::uint16_t kPublicKey = 0xC4B0;      // the sender's Ed25519 identity key (32 bytes)
 inline constexpr std::uint16_t kSignature = 0xC4B1;      // Ed25519 over the message up to it (64 bytes)
 inline constexpr std::uint16_t kPeerPublicKey = 0xC4B2;  // in peer-info: the key the peer's ID is bound to
+inline constexpr std::uint16_t kTurnServer = 0xC4B4;    // in peer-info: a TURN relay the server offers
+inline constexpr std::uint16_t kTurnUsername = 0xC4B5;  // time-limited TURN credentials for it
+inline constexpr std::uint16_t kTurnPassword = 0xC4B6;
 inline constexpr std::uint16_t kAllow = 0xC4B3;          // in NP-REGISTER: who may connect to the device
 
 // RFC 8489 §14: attributes below 0x8000 are comprehension-required.

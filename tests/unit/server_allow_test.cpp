@@ -8,6 +8,8 @@
 #include "server/request_handler.h"
 #include "wire/address_codec.h"
 #include "wire/control_messages.h"
+#include "relay/turn_message.h"
+#include "wire/builder.h"
 #include "wire/padding.h"
 
 namespace natpunch {
@@ -20,8 +22,8 @@ DeviceId id(const char* s) { return *make_device_id(IdKind::UserName, s); }
 
 class AllowTest : public ::testing::Test {
  protected:
-  AllowTest()
-      : handler_(ServerConfig{}, [n = std::make_shared<std::uint8_t>(0)](std::span<std::byte> out) {
+  explicit AllowTest(ServerConfig config = {})
+      : handler_(std::move(config), [n = std::make_shared<std::uint8_t>(0)](std::span<std::byte> out) {
           for (auto& b : out) b = std::byte{++*n};
         }) {}
   TransactionId next_txid() {
@@ -30,7 +32,10 @@ class AllowTest : public ::testing::Test {
     t[0] = std::byte{static_cast<std::uint8_t>(tx_)};
     return t;
   }
-  std::vector<Reply> send(const Bytes& b, const char* from) { return handler_.handle(Datagram{b, addr(from), 0}, t0); }
+  std::vector<Reply> send(const Bytes& b, const char* from) {
+    return handler_.handle(Datagram{b, addr(from), 0, kUnixTime}, t0);
+  }
+  static constexpr std::int64_t kUnixTime = 1'800'000'000;
   // Registers as natpunch's client does: padded so the answer carries the server's nonce, then again
   // quoting it, which proves the source (connect requests and indications need that).
   void register_id(const char* who, const char* from, std::optional<AllowList> allow) {
@@ -134,6 +139,53 @@ TEST_F(AllowTest, PeerInfoEchoesTheNonceTheTargetRegisteredWith) {
   auto to_phone = decode_peer_info(*parse_message(replies[0].bytes));
   ASSERT_TRUE(to_phone.ok());
   EXPECT_FALSE(to_phone->nonce) << "phone registered unsigned: nothing to echo, and never its peer's nonce";
+}
+
+// With --turn, each side's peer-info offers the relay with its own credentials in coturn's
+// shared-secret form, expiring --turn-lifetime after the request.
+class TurnOfferTest : public AllowTest {
+ protected:
+  static ServerConfig with_turn() {
+    ServerConfig c;
+    c.turn = TurnOffer{addr("203.0.113.3:3478"), "relay-secret", std::chrono::seconds(600)};
+    return c;
+  }
+  TurnOfferTest() : AllowTest(with_turn()) {}
+};
+
+TEST_F(TurnOfferTest, EachSideGetsItsOwnExpiringCredentials) {
+  register_id("home", "198.51.100.7:4000", AllowList{true, {}});
+  register_id("phone", "203.0.113.5:5000", AllowList{});
+  auto replies = connect("phone", "home", "203.0.113.5:5000");
+  ASSERT_EQ(replies.size(), 2u);
+  auto to_phone = decode_peer_info(*parse_message(replies[0].bytes));
+  auto to_home = decode_peer_info(*parse_message(replies[1].bytes));
+  ASSERT_TRUE(to_phone.ok() && to_home.ok());
+  ASSERT_TRUE(to_phone->turn && to_home->turn);
+  EXPECT_EQ(to_phone->turn->server, addr("203.0.113.3:3478"));
+  EXPECT_EQ(to_phone->turn->username, std::to_string(kUnixTime + 600) + ":phone");
+  EXPECT_EQ(to_home->turn->username, std::to_string(kUnixTime + 600) + ":home");
+  auto expected = turn::rest_credentials("relay-secret", "phone", kUnixTime + 600);
+  EXPECT_EQ(to_phone->turn->password, expected.password);
+  EXPECT_NE(to_phone->turn->password, to_home->turn->password);
+}
+
+TEST(TurnGrantCodec, AllThreeAttributesOrNone) {
+  PeerInfo p{id("home"), addr("198.51.100.7:4000"), {}, AttemptToken{}, true, std::nullopt};
+  p.turn = TurnGrant{addr("203.0.113.3:3478"), "1800000600:home", "c2VjcmV0"};
+  const Bytes encoded = encode_peer_info(p, stun::MessageClass::Success, stun::method::kConnect, TransactionId{});
+  auto back = decode_peer_info(*parse_message(encoded));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->turn, p.turn);
+  // A username without the server and password is malformed, not half a grant.
+  MessageBuilder b(stun::method::kConnect, stun::MessageClass::Success, TransactionId{});
+  b.add(stun::attr::kPeerId, encode_device_id(id("home")));
+  b.add_xor_address(stun::attr::kPeerMappedAddress, addr("198.51.100.7:4000"));
+  b.add(stun::attr::kAttemptToken, AttemptToken{});
+  b.add_u32(stun::attr::kInitiator, 1);
+  b.add_text(stun::attr::kTurnUsername, "1800000600:home");
+  const Bytes half = b.finish();
+  EXPECT_FALSE(decode_peer_info(*parse_message(half)).ok());
 }
 
 TEST(AllowList, RoundTripsAndRejectsMalformedValues) {
