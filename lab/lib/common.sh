@@ -21,12 +21,17 @@ LAB_STATE_ROOT=${LAB_STATE_ROOT:-/run/natpunch-lab}
 
 LAB_NAT_TYPES=(open full-cone restricted-cone port-restricted-cone port-restricted-cone-random
   symmetric-random symmetric-random-narrow symmetric-sequential symmetric-preserve-first)
+# Extra types: accepted by `lab up`, listed by `lab types`, measured by their own selftest, but not in
+# LAB_NAT_TYPES (the grids iterate over that): upnp = symmetric random + miniupnpd (UPnP-IGD,
+# NAT-PMP, PCP) on the router; natpunch does not use port mappings yet.
+LAB_EXTRA_TYPES=(upnp)
 
 # Short alias and RFC 4787 behaviour of each type (`lab types`); the short alias is accepted anywhere.
 declare -A LAB_TYPE_SHORT=(
   [open]=open [full-cone]=fc [restricted-cone]=rc [port-restricted-cone]=prc
   [port-restricted-cone-random]=prc-r [symmetric-random]=sym-r [symmetric-random-narrow]=sym-n
   [symmetric-sequential]=sym-seq [symmetric-preserve-first]=sym-pf
+  [upnp]=upnp
 )
 declare -A LAB_TYPE_RFC4787=(
   [open]="no NAT, no filtering"
@@ -38,12 +43,13 @@ declare -A LAB_TYPE_RFC4787=(
   [symmetric-random-narrow]="APDM + APDF, random port 30000-30255"
   [symmetric-sequential]="APDM + APDF, sequential ports from 40000"
   [symmetric-preserve-first]="APDM + APDF, port kept on an endpoint's first flow, then random"
+  [upnp]="APDM + APDF, random port 1024-65535; router maps ports on request (UPnP-IGD, NAT-PMP, PCP)"
 )
 
 # canonical_type NAME_OR_ALIAS: prints the full type name, fails on unknown types.
 canonical_type() {
   local t
-  for t in "${LAB_NAT_TYPES[@]}"; do
+  for t in "${LAB_NAT_TYPES[@]}" "${LAB_EXTRA_TYPES[@]}"; do
     if [[ "$1" == "$t" || "$1" == "${LAB_TYPE_SHORT[$t]}" ]]; then
       echo "$t"
       return 0
@@ -65,7 +71,7 @@ valid_name() { [[ "$1" =~ ^[A-Za-z0-9][A-Za-z0-9_.]{0,31}$ ]]; }
 
 valid_type() {
   local t
-  for t in "${LAB_NAT_TYPES[@]}"; do [[ "$t" == "$1" ]] && return 0; done
+  for t in "${LAB_NAT_TYPES[@]}" "${LAB_EXTRA_TYPES[@]}"; do [[ "$t" == "$1" ]] && return 0; done
   return 1
 }
 

@@ -12,11 +12,17 @@ LAB_SEQ_COUNT=1024
 # NAT rule dnat'ed. Without this the router itself answers early probes, creates conntrack entries
 # for those ports and later outbound mappings move to other ports (LAB-NOTES pitfall 1).
 router_filter_rules() {
-  cat <<'EOF'
+  local type=${1:-}
+  # A upnp router: miniupnpd's STUN check gets answers from the server's other address and port
+  # (RFC 5780 CHANGE-REQUEST), which are not replies in conntrack's sense.
+  local stun_answers=""
+  [[ "$type" == upnp ]] && stun_answers='iifname "wan" udp sport { 3478, 3479 } accept'
+  cat <<EOF
 table inet lab_filter {
   chain input {
     type filter hook input priority filter; policy accept;
     iifname "wan" ct state established,related accept
+    $stun_answers
     iifname "wan" drop
   }
   chain forward {
@@ -116,6 +122,18 @@ table ip lab_nat {
 }
 EOF
       ;;
+    upnp)
+      # symmetric-random, except the router's own traffic (miniupnpd's STUN check) leaves with its
+      # address and port unchanged; miniupnpd's dnat rules live in its own `table inet filter`.
+      cat <<EOF
+table ip lab_nat {
+  chain postrouting { $post
+    oifname "wan" ip saddr $wan_ip snat ip to $wan_ip
+    oifname "wan" masquerade fully-random
+  }
+}
+EOF
+      ;;
     symmetric-random-narrow)
       cat <<EOF
 table ip lab_nat {
@@ -193,4 +211,30 @@ EOF
       ;;
     *) die "unknown NAT type '$type'" ;;
   esac
+}
+
+
+# The table miniupnpd adds its rules to (it creates none itself; Debian's nft_init.sh is broken).
+# Names are miniupnpd's defaults: table `filter` (family inet) with chains miniupnpd,
+# prerouting_miniupnpd, postrouting_miniupnpd.
+miniupnpd_table_rules() {
+  cat <<'EOF2'
+table inet filter {
+  chain miniupnpd { }
+  chain prerouting_miniupnpd { }
+  chain postrouting_miniupnpd { }
+  chain forward {
+    type filter hook forward priority -10; policy accept;
+    jump miniupnpd
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat - 10; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat - 10; policy accept;
+    jump postrouting_miniupnpd
+  }
+}
+EOF2
 }

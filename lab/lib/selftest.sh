@@ -16,13 +16,16 @@ declare -A SELFTEST_EXPECT=(
   [symmetric-random-narrow]="APDM APDF no random 30000-30255"
   [symmetric-sequential]="APDM APDF no sequential 40000-41023"
   [symmetric-preserve-first]="APDM APDF first random 1024-65535"
+  [upnp]="APDM APDF no random 1024-65535"
 )
 
 selftest_usage() {
   cat <<'EOF'
-usage: lab selftest [--probe PATH] [--types T1,T2,...] [--no-variants]
+usage: lab selftest [--probe PATH] [--types T1,T2,...] [--no-variants] [--natpunch PATH]
   Brings up one topology per NAT type (in parallel), measures it with natpunch-labprobe and
   compares with the type's definition; also checks the same-LAN and loss variants.
+  Type upnp (not in the default list) also checks that a mapping made with UPnP-IGD, NAT-PMP and
+  PCP admits unsolicited inbound UDP; its router needs --natpunch PATH (STUN for miniupnpd).
   Exits 0 only if every row passes.
 EOF
   exit 2
@@ -61,6 +64,7 @@ selftest_main() {
       --probe) probe_arg=${2:?--probe needs a path}; shift 2 ;;
       --types) types_arg=${2:?--types needs a list}; shift 2 ;;
       --no-variants) variants=0; shift ;;
+      --natpunch) LAB_NATPUNCH=${2:?--natpunch needs a path}; shift 2 ;;
       *) selftest_usage ;;
     esac
   done
@@ -160,6 +164,12 @@ selftest_main() {
     printf '%-28s %-8s %-10s %-10s %-11s %-12s %s\n' "$t" "${got[mapping]:-?}" "${got[filtering]:-?}" \
       "${got[preserved]:-?}" "${got[allocation]:-?}" "$ports" "$verdict"
   done
+  local upnp_checks=0
+  for i in "${!types[@]}"; do
+    [[ "${types[$i]}" == upnp ]] || continue
+    upnp_checks=$((upnp_checks + 3))
+    selftest_upnp_mappings "${names[$i]}" "$probe" || failures=$((failures + $?))
+  done
   if ((variants)); then
     local sent received mapped verdict
     # Same LAN: every packet arrives, seen from the private address (no NAT between the hosts).
@@ -180,7 +190,7 @@ selftest_main() {
     printf '%-28s %-55s %s\n' "variant loss 30%" "round trips answered: $received/$sent (expected ~49 %)" "$verdict"
   fi
   [[ -z "$diagnostics" ]] || printf '%s' "$diagnostics"
-  echo "selftest: $((${#types[@]} + 2 * variants)) checks, $failures failed, $(($(now_ms) - start)) ms"
+  echo "selftest: $((${#types[@]} + 2 * variants + upnp_checks)) checks, $failures failed, $(($(now_ms) - start)) ms"
   ((failures == 0)) || {
     echo "selftest: FAIL" >&2
     return 1

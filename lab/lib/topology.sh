@@ -47,6 +47,7 @@ kill_namespace_processes() {
 
 topology_down() {
   local name=$1 ns
+  upnp_router_stop "$name" # miniupnpd by PID, and its table, before the namespaces go
   for ns in $(topology_namespaces "$name"); do kill_namespace_processes "$ns"; done
   # nftables state, conntrack entries and veths go with the namespace.
   for ns in $(topology_namespaces "$name"); do ip netns del "$ns" 2>/dev/null || true; done
@@ -120,8 +121,9 @@ _build_router() {
   ip -n "$r" link set wan up
   ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
   {
-    router_filter_rules
+    router_filter_rules "$type"
     nat_rules "$type" "${!wan_var}"
+    [[ "$type" != upnp ]] || miniupnpd_table_rules
     router_loss_rules "$loss"
   } | ip netns exec "$r" nft -f -
 }
@@ -238,6 +240,17 @@ topology_up() {
     topology_down "$name"
     die "bringing up '$name' failed: $log"
   fi
+  local side type why
+  for side in a b; do
+    type=$type_a
+    [[ $side == b ]] && type=$type_b
+    [[ $side == b ]] && ((same_lan)) && continue
+    [[ "$type" == upnp ]] || continue
+    if ! why=$(upnp_router_start "$name" "$side" 2>&1); then
+      topology_down "$name"
+      die "bringing up '$name' failed: $why"
+    fi
+  done
 }
 
 # Environment every command run inside a topology gets (documented in docs/lab.md).
