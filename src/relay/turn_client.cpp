@@ -201,7 +201,8 @@ std::vector<Bytes> TurnClient::on_error(Transaction t, const MessageView& m, Tim
   const auto* nonce = m.find(stun::attr::kNonce);
   // 401 with REALM and NONCE: sign from now on (once; a second 401 means the credentials are wrong).
   // 438 Stale Nonce: take the new nonce and ask again.
-  if ((code == 401 && realm && nonce && auth_rounds_ < 1) || (code == 438 && nonce && auth_rounds_ < 4)) {
+  // (A 438 before any realm is known is malformed: there is nothing to sign with.)
+  if ((code == 401 && realm && nonce && auth_rounds_ < 1) || (code == 438 && nonce && (realm || realm_) && auth_rounds_ < 4)) {
     ++auth_rounds_;
     if (realm) realm_ = std::string(as_text(realm->value));
     nonce_ = std::string(as_text(nonce->value));
