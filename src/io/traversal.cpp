@@ -23,7 +23,8 @@ std::uint64_t strong_seed() {
 asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self, std::optional<NatBehavior> self_nat,
                                  SocketAddress self_mapped, const PeerInfo& info, const TraversalOptions& options) {
   Path path;
-  PairFacts facts{self_nat, info.peer_nat, self_mapped, info.peer_mapped, info.initiator};
+  PairFacts facts{self_nat, info.peer_nat, self_mapped, info.peer_mapped, info.initiator, options.self_port_mapped,
+                  info.peer_port_mapped};
   path.plan = choose_plan(facts, options.tuning, options.method);
 
   PunchSetup setup;
@@ -33,6 +34,7 @@ asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self,
   setup.server = from_endpoint(client.server());
   setup.peer_mapped = info.peer_mapped;
   setup.peer_locals = info.peer_locals;
+  setup.peer_port_mapped = info.peer_port_mapped;
   setup.peer_nat = info.peer_nat;
   setup.self_nat = self_nat;
   setup.plan = path.plan;

@@ -19,6 +19,8 @@ struct TraversalOptions {
   std::function<void(const std::string&)> on_progress;  // a progress line, about twice a second
   // The caller's deadline (connect --timeout): punching stops there even mid-step.
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Our router's port mapping for the main socket, as registered (both sides plan with it).
+  std::optional<SocketAddress> self_port_mapped;
 };
 
 struct Path {

@@ -5,6 +5,7 @@ namespace natpunch {
 std::string_view to_string(Method m) {
   switch (m) {
     case Method::Direct: return "direct";
+    case Method::PortMapped: return "port-mapped";
     case Method::Simultaneous: return "simultaneous";
     case Method::BirthdayListenFirst: return "birthday-listen-first";
     case Method::BirthdaySprayFirst: return "birthday-spray-first";
@@ -13,7 +14,7 @@ std::string_view to_string(Method m) {
 }
 
 std::optional<Method> parse_method(std::string_view s) {
-  for (auto m : {Method::Direct, Method::Simultaneous, Method::BirthdayListenFirst, Method::BirthdaySprayFirst})
+  for (auto m : {Method::Direct, Method::PortMapped, Method::Simultaneous, Method::BirthdayListenFirst, Method::BirthdaySprayFirst})
     if (to_string(m) == s) return m;
   return std::nullopt;
 }

@@ -10,6 +10,7 @@ namespace natpunch {
 
 enum class Method : std::uint8_t {
   Direct,               // the peer's public or LAN address answers without punching
+  PortMapped,           // a side's router mapped a port for it (UPnP-IGD, NAT-PMP, PCP): the other sends there
   Simultaneous,         // both send to each other's mapping (cone ↔ cone, or a permissive cone)
   BirthdayListenFirst,  // JP7401564B2: the symmetric side opens N sockets, the cone side sprays M ports
   BirthdaySprayFirst,   // CN104660728A: the cone side sprays M ports, then the symmetric side sends from N

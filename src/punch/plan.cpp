@@ -45,19 +45,24 @@ Plan choose_plan(const PairFacts& f, const PunchTuning& t, std::optional<Method>
 
   // 1. Direct: the peer (or we) has no NAT, or both sit behind one public IP (same LAN).
   if (open(f.self) || open(f.peer) || same_public_ip || forced == Method::Direct) add(Method::Direct, t.direct_budget);
-  // 2. Simultaneous open: enough when both map endpoint-independently, or when a cone's filter
+  // 2. A router port mapping on either side: the other side sends to it (or answers from it), and
+  //    any NAT on the other side lets the answer back in. No spraying.
+  bool port_mapped = f.self_port_mapped || f.peer_port_mapped;
+  if (port_mapped || forced == Method::PortMapped) add(Method::PortMapped, t.direct_budget);
+  // 3. Simultaneous open: enough when both map endpoint-independently, or when a cone's filter
   //    admits the symmetric side's fresh mapping. Also the first guess when behaviour is unknown.
   bool unknown = !f.self || !f.peer || !f.self->known() || !f.peer->known();
   if (unknown || (cone(f.self) && cone(f.peer)) || permissive_cone(f.self) || permissive_cone(f.peer) ||
       forced == Method::Simultaneous)
     add(Method::Simultaneous, t.simultaneous_budget);
-  // 3. Birthday: one cone side and one symmetric side (or unknown).
+  // 4. Birthday: one cone side and one symmetric side (or unknown).
   bool birthday_can_work = unknown || cone(f.self) || cone(f.peer);
   if (birthday_can_work || forced) {
     add(Method::BirthdayListenFirst, birthday_budget(t));
     if (forced == Method::BirthdaySprayFirst) add(Method::BirthdaySprayFirst, birthday_budget(t));
   }
-  if (plan.steps.empty() || (!birthday_can_work && !same_public_ip && !open(f.self) && !open(f.peer) && !forced)) {
+  if (plan.steps.empty() ||
+      (!birthday_can_work && !same_public_ip && !open(f.self) && !open(f.peer) && !port_mapped && !forced)) {
     plan.hopeless =
         "both NATs map ports per destination (symmetric: " + std::string(f.self ? short_name(*f.self) : "unknown") +
         " and " + std::string(f.peer ? short_name(*f.peer) : "unknown") +

@@ -29,6 +29,9 @@ struct PairFacts {
   SocketAddress self_mapped;
   SocketAddress peer_mapped;
   bool initiator = false;
+  // Router port mappings (UPnP-IGD, NAT-PMP, PCP) each side registered: reachable from anywhere.
+  std::optional<SocketAddress> self_port_mapped;
+  std::optional<SocketAddress> peer_port_mapped;
 };
 
 // `forced` restricts the plan to one method (the CLI's --method), still with roles assigned.

@@ -54,6 +54,9 @@ std::vector<OutDatagram> Puncher::start(TimePoint now) {
 
 std::vector<SocketAddress> Puncher::candidates() const {
   std::vector<SocketAddress> c;
+  // The peer's router mapping is reachable from anywhere; without one (our side has the mapping),
+  // our probes to its public mapping may be lost, but its probes to our mapping get answered.
+  if (s_.plan.steps[step_].method == Method::PortMapped && s_.peer_port_mapped) c.push_back(*s_.peer_port_mapped);
   if (s_.plan.steps[step_].method == Method::Direct)
     for (const auto& l : s_.peer_locals)
       if (l.family == s_.peer_mapped.family) c.push_back(l);
@@ -74,6 +77,7 @@ void Puncher::begin_step(std::size_t index, TimePoint now, std::vector<OutDatagr
 
   switch (st.method) {
     case Method::Direct:
+    case Method::PortMapped:
     case Method::Simultaneous:
       phase_ = Phase::Probing;
       next_probe_ = now;
@@ -203,6 +207,11 @@ void Puncher::on_signal_datagram(ByteView bytes, TimePoint now, std::vector<OutD
   auto sig = decode_signal(*m);
   if (!sig || sig->token != s_.token) return;
   heard_from_peer_ = true;
+  if (sig->kind == SignalKind::GiveUp) {
+    // The peer stopped punching (it goes through the relay, or was told to stop): no point going on.
+    fail("the peer gave up on a direct path", now);
+    return;
+  }
   if (phase_ != Phase::WaitSignal) {
     early_signal_ = sig->kind;
     early_hint_ = sig->hint;

@@ -29,6 +29,7 @@ struct PunchSetup {
   SocketAddress server;  // the rendezvous server, for NP-SIGNAL (sent from socket 0)
   SocketAddress peer_mapped;
   std::vector<SocketAddress> peer_locals;
+  std::optional<SocketAddress> peer_port_mapped;  // the peer's router mapping (the PortMapped step's target)
   std::optional<NatBehavior> peer_nat;
   // Our own NAT as discovery found it. A sequential one makes the listener learn where its counter
   // stands right before it opens its sockets (a Binding to the server) and pass that on as the

@@ -39,6 +39,7 @@ struct ServerCounters {
   std::uint64_t unsigned_refused = 0;       // unsigned request for a bound ID, or with --require-keys
   std::uint64_t not_authorized = 0;         // ID not in --authorized-keys
   std::uint64_t connect_not_allowed = 0;    // NP-CONNECT to a device whose NP-ALLOW excludes the requester
+  std::uint64_t port_mappings_ignored = 0;  // NP-PORT-MAPPED not on the registration's source IP
   std::array<std::uint64_t, 12> dropped{};  // by ParseError
   // Abuse limits (docs/security.md).
   std::array<std::uint64_t, 5> rate_limited{};  // dropped unanswered, by RequestKind

@@ -28,6 +28,7 @@ struct Registration {
   TimePoint expires{};
   std::optional<AllowList> allow;     // who may connect (NP-ALLOW); absent: anyone (older devices)
   std::optional<std::string> nonce;   // the NONCE its signed registration quoted (echoed in peer-info)
+  std::optional<SocketAddress> port_mapped;  // its router's mapping (NP-PORT-MAPPED), on `mapped`'s IP
 };
 
 enum class LookupStatus { Found, Expired, Unknown };

@@ -244,6 +244,12 @@ std::vector<Reply> RequestHandler::on_register(const MessageView& m, const Datag
     lifetime = std::clamp(std::chrono::seconds(*req->lifetime_s), std::chrono::seconds(1), config_.ttl);
 
   Registration r{req->id, in.source, req->locals, in.socket, req->nat, now, now + lifetime, req->allow, quoted};
+  // A router mapping is passed on only on the IP the request came from: a mapping on any other IP
+  // sits behind a further NAT (unreachable), and a device must not aim its peers' probes elsewhere.
+  if (req->port_mapped && req->port_mapped->same_ip(in.source) && req->port_mapped->port != 0)
+    r.port_mapped = req->port_mapped;
+  else if (req->port_mapped)
+    ++counters_.port_mappings_ignored;
   switch (registry_.upsert(std::move(r))) {
     case Registry::Upsert::Full: return {error(m, in, stun::error_code::kRegistryFull, "Registry full")};
     case Registry::Upsert::IpCapReached:
@@ -273,6 +279,10 @@ std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagr
   if (!req) return {error(m, in, stun::error_code::kBadRequest, "Bad connect request")};
   if (req->self.value == req->peer.value)
     return {error(m, in, stun::error_code::kBadRequest, "Cannot connect to self")};
+  // A relayed attempt sends the peer to the requester's relayed address: only to the relay this
+  // server offers, so no one can aim a device's packets at a third party.
+  if (req->relayed && (!config_.turn || !req->relayed->same_ip(config_.turn->server) || req->relayed->port == 0))
+    return {error(m, in, stun::error_code::kBadRequest, "NP-RELAYED is not on the relay this server offers")};
   if (auto refused = authenticate(m, in, req->self, false, now)) return {std::move(*refused)};
 
   auto self = registry_.lookup(req->self.value, now);
@@ -304,6 +314,9 @@ std::vector<Reply> RequestHandler::on_connect(const MessageView& m, const Datagr
   for_requester.peer_key = keys_.key_of(target.id);
   for_target.peer_key = keys_.key_of(self.entry->id);
   for_target.nonce = target.nonce;  // proves to the target that this peer-info is the server's
+  for_requester.peer_port_mapped = target.port_mapped;
+  for_target.peer_port_mapped = self.entry->port_mapped;
+  for_target.peer_relayed = req->relayed;
   if (config_.turn) {
     // Each side gets its own time-limited credentials for the relay (coturn's shared-secret mode).
     auto expiry = in.unix_time + config_.turn->lifetime.count();

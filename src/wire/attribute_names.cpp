@@ -42,6 +42,10 @@ std::string_view name(std::uint16_t type) {
     case kTurnServer: return "NP-TURN-SERVER";
     case kTurnUsername: return "NP-TURN-USERNAME";
     case kTurnPassword: return "NP-TURN-PASSWORD";
+    case kPortMapped: return "NP-PORT-MAPPED";
+    case kPeerPortMapped: return "NP-PEER-PORT-MAPPED";
+    case kRelayed: return "NP-RELAYED";
+    case kPeerRelayed: return "NP-PEER-RELAYED";
     default: return "unknown";
   }
 }

@@ -39,6 +39,15 @@ Result<std::uint32_t, ParseError> read_u32(const AttributeView& a) {
   return *r.u32();
 }
 
+// An optional address attribute: absent is fine, present must be well-formed.
+Result<std::optional<SocketAddress>, ParseError> optional_xor_address(const MessageView& m, std::uint16_t type) {
+  const auto* a = m.find(type);
+  if (!a) return std::optional<SocketAddress>{};
+  auto addr = decode_xor_address(a->value, m.transaction);
+  if (!addr) return fail(addr.error());
+  return std::optional<SocketAddress>{*addr};
+}
+
 bool is(const MessageView& m, std::uint16_t method, MessageClass cls) {
   return m.method() == method && m.cls() == cls;
 }
@@ -51,6 +60,7 @@ Bytes encode_register_request(const RegisterRequest& r, const TransactionId& txi
   if (r.lifetime_s) b.add_u32(attr::kLifetime, *r.lifetime_s);
   if (r.nat) b.add(attr::kNatBehavior, encode_nat_behavior(*r.nat));
   if (r.allow) b.add(attr::kAllow, encode_allow_list(*r.allow));
+  if (r.port_mapped) b.add_xor_address(attr::kPortMapped, *r.port_mapped);
   return std::move(b).finish();
 }
 
@@ -65,6 +75,7 @@ Bytes encode_connect_request(const ConnectRequest& r, const TransactionId& txid)
   MessageBuilder b(stun::method::kConnect, MessageClass::Request, txid);
   b.add(attr::kDeviceId, encode_device_id(r.self));
   b.add(attr::kPeerId, encode_device_id(r.peer));
+  if (r.relayed) b.add_xor_address(attr::kRelayed, *r.relayed);
   return std::move(b).finish();
 }
 
@@ -83,6 +94,8 @@ Bytes encode_peer_info(const PeerInfo& p, MessageClass cls, std::uint16_t method
     b.add_text(attr::kTurnUsername, p.turn->username);
     b.add_text(attr::kTurnPassword, p.turn->password);
   }
+  if (p.peer_port_mapped) b.add_xor_address(attr::kPeerPortMapped, *p.peer_port_mapped);
+  if (p.peer_relayed) b.add_xor_address(attr::kPeerRelayed, *p.peer_relayed);
   return std::move(b).finish();
 }
 
@@ -118,6 +131,9 @@ Result<RegisterRequest, ParseError> decode_register_request(const MessageView& m
     if (!allow) return fail(allow.error());
     r.allow = std::move(*allow);
   }
+  auto pm = optional_xor_address(m, attr::kPortMapped);
+  if (!pm) return fail(pm.error());
+  r.port_mapped = *pm;
   return r;
 }
 
@@ -181,7 +197,9 @@ Result<ConnectRequest, ParseError> decode_connect_request(const MessageView& m) 
   if (!self) return fail(self.error());
   auto peer = read_id(m, attr::kPeerId);
   if (!peer) return fail(peer.error());
-  return ConnectRequest{*self, *peer};
+  auto relayed = optional_xor_address(m, attr::kRelayed);
+  if (!relayed) return fail(relayed.error());
+  return ConnectRequest{*self, *peer, *relayed};
 }
 
 Result<PeerInfo, ParseError> decode_peer_info(const MessageView& m) {
@@ -236,6 +254,12 @@ Result<PeerInfo, ParseError> decode_peer_info(const MessageView& m) {
     if (!server) return fail(server.error());
     p.turn = TurnGrant{*server, std::string(as_text(tu->value)), std::string(as_text(tp->value))};
   }
+  auto pm = optional_xor_address(m, attr::kPeerPortMapped);
+  if (!pm) return fail(pm.error());
+  p.peer_port_mapped = *pm;
+  auto relayed = optional_xor_address(m, attr::kPeerRelayed);
+  if (!relayed) return fail(relayed.error());
+  p.peer_relayed = *relayed;
   return p;
 }
 

@@ -1,11 +1,12 @@
 // natpunch's control messages, each a STUN message (docs/protocol.md lists every field):
-//   NP-REGISTER request   : NP-DEVICE-ID, NP-LOCAL-ADDRESS*, [NP-LIFETIME], [NP-NAT-BEHAVIOR], [NP-ALLOW]
+//   NP-REGISTER request   : NP-DEVICE-ID, NP-LOCAL-ADDRESS*, [NP-LIFETIME], [NP-NAT-BEHAVIOR], [NP-ALLOW],
+//                           [NP-PORT-MAPPED]
 //   NP-REGISTER success   : XOR-MAPPED-ADDRESS, NP-LIFETIME
-//   NP-CONNECT request    : NP-DEVICE-ID (me), NP-PEER-ID
+//   NP-CONNECT request    : NP-DEVICE-ID (me), NP-PEER-ID, [NP-RELAYED]
 //   NP-CONNECT success    : the peer-info for the requester (fields as NP-PEER-INFO)
 //   NP-PEER-INFO indication (server → the other side): NP-PEER-ID, NP-PEER-MAPPED-ADDRESS,
 //                           NP-PEER-LOCAL-ADDRESS*, NP-ATTEMPT-TOKEN, NP-INITIATOR,
-//                           [NP-PEER-NAT-BEHAVIOR]
+//                           [NP-PEER-NAT-BEHAVIOR], [NP-PEER-PORT-MAPPED], [NP-PEER-RELAYED]
 //   NP-SIGNAL request / indication: NP-DEVICE-ID, NP-PEER-ID, NP-ATTEMPT-TOKEN, NP-SIGNAL-KIND,
 //                           [NP-PROBE-TARGET (a hint address)]
 //   error responses       : ERROR-CODE (+ UNKNOWN-ATTRIBUTES for 420)
@@ -48,6 +49,9 @@ struct RegisterRequest {
   std::optional<std::uint32_t> lifetime_s;  // requested; the server may grant less
   std::optional<NatBehavior> nat;           // what the device's discovery found
   std::optional<AllowList> allow;           // absent: the device did not say (older clients): anyone
+  // The public address its router mapped to the main socket (UPnP-IGD, NAT-PMP or PCP): reachable
+  // from anywhere, so a peer tries it first.
+  std::optional<SocketAddress> port_mapped;
 };
 
 struct RegisterResponse {
@@ -58,6 +62,9 @@ struct RegisterResponse {
 struct ConnectRequest {
   DeviceId self;
   DeviceId peer;
+  // Set when direct paths failed: the requester's TURN relayed address (on the relay the server
+  // offered). The server passes it to the peer, which then talks to the requester through it.
+  std::optional<SocketAddress> relayed;
 };
 
 // A TURN relay (RFC 8656) the rendezvous server offers for one attempt, with credentials that
@@ -84,6 +91,9 @@ struct PeerInfo {
   // device (and the server) saw it, so a peer-info spoofed from the server's address lacks it.
   std::optional<std::string> nonce;
   std::optional<TurnGrant> turn;  // NP-TURN-*: the relay to fall back on, when the server offers one
+  std::optional<SocketAddress> peer_port_mapped;  // the peer's router port mapping (try it first)
+  // A relayed attempt: the peer waits at this TURN relayed address; no punching.
+  std::optional<SocketAddress> peer_relayed;
 };
 
 // A phase signal relayed by the server between the two sides of one attempt (the smart-home

@@ -77,6 +77,10 @@ inline constexpr std::uint16_t kTurnServer = 0xC4B4;    // in peer-info: a TURN 
 inline constexpr std::uint16_t kTurnUsername = 0xC4B5;  // time-limited TURN credentials for it
 inline constexpr std::uint16_t kTurnPassword = 0xC4B6;
 inline constexpr std::uint16_t kAllow = 0xC4B3;          // in NP-REGISTER: who may connect to the device
+inline constexpr std::uint16_t kPortMapped = 0xC4B7;      // in NP-REGISTER: a mapping the router made for us
+inline constexpr std::uint16_t kPeerPortMapped = 0xC4B8;  // in peer-info: the peer's router mapping
+inline constexpr std::uint16_t kRelayed = 0xC4B9;         // in NP-CONNECT: the requester's TURN relayed address
+inline constexpr std::uint16_t kPeerRelayed = 0xC4BA;     // in peer-info: reach the peer at its relayed address
 
 // RFC 8489 §14: attributes below 0x8000 are comprehension-required.
 constexpr bool comprehension_required(std::uint16_t type) { return type < 0x8000; }

@@ -38,8 +38,9 @@ class AllowTest : public ::testing::Test {
   static constexpr std::int64_t kUnixTime = 1'800'000'000;
   // Registers as natpunch's client does: padded so the answer carries the server's nonce, then again
   // quoting it, which proves the source (connect requests and indications need that).
-  void register_id(const char* who, const char* from, std::optional<AllowList> allow) {
-    RegisterRequest r{id(who), {addr("10.0.0.9:1000")}, std::nullopt, std::nullopt, std::move(allow)};
+  void register_id(const char* who, const char* from, std::optional<AllowList> allow,
+                   std::optional<SocketAddress> port_mapped = std::nullopt) {
+    RegisterRequest r{id(who), {addr("10.0.0.9:1000")}, std::nullopt, std::nullopt, std::move(allow), port_mapped};
     auto first = send(padded_to(encode_register_request(r, next_txid()), register_response_size(Family::V4)), from);
     ASSERT_EQ(first.size(), 1u);
     const Bytes answer = first[0].bytes;
@@ -52,8 +53,9 @@ class AllowTest : public ::testing::Test {
     EXPECT_EQ(parse_message(replies[0].bytes)->cls(), stun::MessageClass::Success);
   }
   // Sends a connect request; returns the replies and checks any refusal's size against it.
-  std::vector<Reply> connect(const char* self, const char* peer, const char* from) {
-    auto request = encode_connect_request({id(self), id(peer)}, next_txid());
+  std::vector<Reply> connect(const char* self, const char* peer, const char* from,
+                             std::optional<SocketAddress> relayed = std::nullopt) {
+    auto request = encode_connect_request({id(self), id(peer), relayed}, next_txid());
     auto replies = send(request, from);
     for (const auto& r : replies)
       if (parse_message(r.bytes)->cls() == stun::MessageClass::Error && !handler_.proven_sources().proven(addr(from), t0)) {
@@ -168,6 +170,45 @@ TEST_F(TurnOfferTest, EachSideGetsItsOwnExpiringCredentials) {
   auto expected = turn::rest_credentials("relay-secret", "phone", kUnixTime + 600);
   EXPECT_EQ(to_phone->turn->password, expected.password);
   EXPECT_NE(to_phone->turn->password, to_home->turn->password);
+}
+
+// A relayed attempt (issue 7): the requester names its relayed address on the offered relay, and
+// only the peer's peer-info carries it; any other address is refused (no aiming a device's
+// packets at a third party).
+TEST_F(TurnOfferTest, RelayedAddressGoesToThePeerOnlyOnTheOfferedRelay) {
+  register_id("home", "198.51.100.7:4000", AllowList{true, {}});
+  register_id("phone", "203.0.113.5:5000", AllowList{});
+  auto replies = connect("phone", "home", "203.0.113.5:5000", addr("203.0.113.3:49200"));
+  ASSERT_EQ(replies.size(), 2u);
+  auto to_phone = decode_peer_info(*parse_message(replies[0].bytes));
+  auto to_home = decode_peer_info(*parse_message(replies[1].bytes));
+  ASSERT_TRUE(to_phone.ok() && to_home.ok());
+  EXPECT_FALSE(to_phone->peer_relayed);
+  ASSERT_TRUE(to_home->peer_relayed);
+  EXPECT_EQ(*to_home->peer_relayed, addr("203.0.113.3:49200"));
+  EXPECT_EQ(code_of(connect("phone", "home", "203.0.113.5:5000", addr("192.0.2.99:49200"))), 400);
+}
+
+TEST_F(AllowTest, RelayedAddressWithoutAnOfferedRelayIsRefused) {
+  register_id("home", "198.51.100.7:4000", AllowList{true, {}});
+  register_id("phone", "203.0.113.5:5000", AllowList{});
+  EXPECT_EQ(code_of(connect("phone", "home", "203.0.113.5:5000", addr("203.0.113.3:49200"))), 400);
+}
+
+// A router port mapping is passed on to the peer when it is on the registration's own public IP,
+// and dropped (counted) when it names another IP (behind a further NAT, or aimed elsewhere).
+TEST_F(AllowTest, PortMappingOnTheSourceIpReachesThePeer) {
+  register_id("home", "198.51.100.7:4000", AllowList{true, {}}, addr("198.51.100.7:40001"));
+  register_id("phone", "203.0.113.5:5000", AllowList{}, addr("10.99.0.1:40002"));
+  auto replies = connect("phone", "home", "203.0.113.5:5000");
+  ASSERT_EQ(replies.size(), 2u);
+  auto to_phone = decode_peer_info(*parse_message(replies[0].bytes));
+  auto to_home = decode_peer_info(*parse_message(replies[1].bytes));
+  ASSERT_TRUE(to_phone.ok() && to_home.ok());
+  ASSERT_TRUE(to_phone->peer_port_mapped);
+  EXPECT_EQ(*to_phone->peer_port_mapped, addr("198.51.100.7:40001"));
+  EXPECT_FALSE(to_home->peer_port_mapped);
+  EXPECT_GE(handler_.counters().port_mappings_ignored, 1u);
 }
 
 TEST(TurnGrantCodec, AllThreeAttributesOrNone) {

@@ -69,7 +69,43 @@ TEST(ControlMessages, ConnectAndPeerInfoRoundTrip) {
     EXPECT_EQ(back->token, p.token);
     EXPECT_TRUE(back->initiator);
     EXPECT_EQ(back->peer_key, p.peer_key);
+    EXPECT_FALSE(back->peer_port_mapped);
+    EXPECT_FALSE(back->peer_relayed);
   }
+}
+
+// Issue 7's optional addresses: a router port mapping in the registration and the peer-info, a
+// relayed address in the connect request and the peer-info; a truncated one is a named error.
+TEST(ControlMessages, PortMappedAndRelayedAddressesRoundTrip) {
+  RegisterRequest r{*make_device_id(IdKind::UserName, "home"), {}, std::nullopt, std::nullopt, std::nullopt,
+                    addr("198.51.100.7:40001")};
+  auto rb = encode_register_request(r, kTxid);
+  auto rback = decode_register_request(*parse_message(rb));
+  ASSERT_TRUE(rback.ok());
+  EXPECT_EQ(rback->port_mapped, r.port_mapped);
+
+  ConnectRequest c{*make_device_id(IdKind::UserName, "phone"), *make_device_id(IdKind::UserName, "home"),
+                   addr("203.0.113.3:49152")};
+  auto cb = encode_connect_request(c, kTxid);
+  auto cback = decode_connect_request(*parse_message(cb));
+  ASSERT_TRUE(cback.ok());
+  EXPECT_EQ(cback->relayed, c.relayed);
+
+  PeerInfo p{c.self, addr("203.0.113.5:5000"), {}, {}, false};
+  p.peer_port_mapped = addr("203.0.113.5:40002");
+  p.peer_relayed = addr("203.0.113.3:49152");
+  auto pb = encode_peer_info(p, stun::MessageClass::Indication, stun::method::kPeerInfo, kTxid);
+  auto pback = decode_peer_info(*parse_message(pb));
+  ASSERT_TRUE(pback.ok());
+  EXPECT_EQ(pback->peer_port_mapped, p.peer_port_mapped);
+  EXPECT_EQ(pback->peer_relayed, p.peer_relayed);
+
+  MessageBuilder bad(stun::method::kConnect, stun::MessageClass::Request, kTxid);
+  bad.add(stun::attr::kDeviceId, encode_device_id(c.self));
+  bad.add(stun::attr::kPeerId, encode_device_id(c.peer));
+  bad.add(stun::attr::kRelayed, Bytes{std::byte{0}, std::byte{1}});
+  auto badb = bad.finish();
+  EXPECT_FALSE(decode_connect_request(*parse_message(badb)).ok());
 }
 
 TEST(ControlMessages, ErrorResponseCarriesCodeReasonAndUnknownList) {
