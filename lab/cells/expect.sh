@@ -1,9 +1,22 @@
-# Shared by the connect cells: whether natpunch must connect this pair of lab NAT types.
-# Required (issue 4): every pair where at least one side is not symmetric. Symmetric ↔ symmetric
-# must fail cleanly and quickly (no direct method can find the pair without a relay).
-expect_connect() {
-  [[ "$LAB_TYPE" == symmetric-* && "$LAB_PEER_TYPE" == symmetric-* ]] && return 1
-  return 0
+# Shared by the connect cells: how natpunch must connect this pair of lab NAT types (issue 7: every
+# pair connects, by the cheapest method that works):
+#   direct       a side without NAT (the other sends to its address)
+#   port-mapped  a `upnp` side (its router mapped a port for it; the other side sends there)
+#   relay        symmetric <-> symmetric: no direct method can find the pair; TURN (coturn) relays
+#   punched      any other pair: simultaneous open or a birthday search
+expected_method() {
+  if [[ "$LAB_TYPE" == open || "$LAB_PEER_TYPE" == open ]]; then echo direct
+  elif [[ "$LAB_TYPE" == upnp || "$LAB_PEER_TYPE" == upnp ]]; then echo port-mapped
+  elif [[ "$LAB_TYPE" == symmetric-* && "$LAB_PEER_TYPE" == symmetric-* ]]; then echo relay
+  else echo punched
+  fi
+}
+# method_matches EXPECTED METHOD: "punched" stands for the punching methods.
+method_matches() {
+  case "$1" in
+    punched) [[ "$2" == simultaneous || "$2" == birthday-* ]] ;;
+    *) [[ "$2" == "$1" ]] ;;
+  esac
 }
 field() { sed -nE "s/.*\"$2\":\"?([^\",}]*).*/\1/p" <<<"$1"; }
 # Fast pacing for the lab (the default rate is for real routers; docs/architecture.md).

@@ -22,8 +22,8 @@ LAB_STATE_ROOT=${LAB_STATE_ROOT:-/run/natpunch-lab}
 LAB_NAT_TYPES=(open full-cone restricted-cone port-restricted-cone port-restricted-cone-random
   symmetric-random symmetric-random-narrow symmetric-sequential symmetric-preserve-first)
 # Extra types: accepted by `lab up`, listed by `lab types`, measured by their own selftest, but not in
-# LAB_NAT_TYPES (the grids iterate over that): upnp = symmetric random + miniupnpd (UPnP-IGD,
-# NAT-PMP, PCP) on the router; natpunch does not use port mappings yet.
+# LAB_NAT_TYPES (the STUN and NAT-type grids iterate over that; the connect grid adds them):
+# upnp = symmetric random + miniupnpd (UPnP-IGD, NAT-PMP, PCP) on the router.
 LAB_EXTRA_TYPES=(upnp)
 
 # Short alias and RFC 4787 behaviour of each type (`lab types`); the short alias is accepted anywhere.
