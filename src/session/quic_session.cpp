@@ -1,89 +1,34 @@
 #include "session/quic_session.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
-#include <ngtcp2/ngtcp2_crypto_gnutls.h>
 #include <sodium.h>
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 
-#include "session/stun_demux.h"
-#include "session/tls_identity.h"
+#include "session/quic_path.h"
+#include "session/quic_session_impl.h"
+#include "session/quic_settings.h"
+#include "session/quic_tls.h"
 
 namespace natpunch {
 
+using quic::alert_text;
+using quic::from_sockaddr;
+using quic::from_ts;
+using quic::kCidLength;
+using quic::kMaxPacket;
+using quic::random_cid;
+using quic::session_params;
+using quic::session_settings;
+using quic::SockAddr;
+using quic::to_ns;
+using quic::to_ts;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
-using std::chrono::nanoseconds;
 
 namespace {
-
-constexpr std::size_t kCidLength = 16;
-constexpr std::size_t kMaxPacket = 1200;  // fits any path a punch found (IPv6 minimum MTU 1280)
-// TLS 1.3 only, AEADs and groups QUIC uses; no middlebox compatibility mode (RFC 9001 §8.4).
-constexpr const char* kPriority =
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
-    "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:%DISABLE_TLS13_COMPAT_MODE";
-
-ngtcp2_tstamp to_ts(TimePoint t) {
-  return static_cast<ngtcp2_tstamp>(duration_cast<nanoseconds>(t.time_since_epoch()).count());
-}
-TimePoint from_ts(ngtcp2_tstamp ts) { return TimePoint(duration_cast<TimePoint::duration>(nanoseconds(ts))); }
-ngtcp2_duration to_ns(milliseconds d) { return static_cast<ngtcp2_duration>(d.count()) * NGTCP2_MILLISECONDS; }
-
-// A SocketAddress as the sockaddr ngtcp2 keeps in its paths.
-struct SockAddr {
-  ngtcp2_sockaddr_union u{};
-  ngtcp2_socklen len = 0;
-
-  explicit SockAddr(const SocketAddress& a) {
-    if (a.family == Family::V4) {
-      u.in.sin_family = AF_INET;
-      u.in.sin_port = htons(a.port);
-      std::memcpy(&u.in.sin_addr, a.ip.data(), 4);
-      len = sizeof(sockaddr_in);
-    } else {
-      u.in6.sin6_family = AF_INET6;
-      u.in6.sin6_port = htons(a.port);
-      std::memcpy(&u.in6.sin6_addr, a.ip.data(), 16);
-      len = sizeof(sockaddr_in6);
-    }
-  }
-  ngtcp2_addr addr() { return ngtcp2_addr{&u.sa, len}; }
-};
-
-SocketAddress from_sockaddr(const ngtcp2_addr& a) {
-  SocketAddress out;
-  if (a.addr->sa_family == AF_INET6) {
-    const auto* s = reinterpret_cast<const sockaddr_in6*>(a.addr);
-    std::array<std::uint8_t, 16> ip{};
-    std::memcpy(ip.data(), &s->sin6_addr, 16);
-    out = SocketAddress::v6(ip, ntohs(s->sin6_port));
-  } else {
-    const auto* s = reinterpret_cast<const sockaddr_in*>(a.addr);
-    std::array<std::uint8_t, 4> ip{};
-    std::memcpy(ip.data(), &s->sin_addr, 4);
-    out = SocketAddress::v4(ip, ntohs(s->sin_port));
-  }
-  return out;
-}
-
-// A connection ID that cannot make a short-header packet pass for STUN (session/stun_demux.h).
-void random_cid(ngtcp2_cid& cid, std::size_t length) {
-  cid.datalen = length;
-  do {
-    randombytes_buf(cid.data, length);
-  } while (cid_mimics_stun(ByteView(reinterpret_cast<const std::byte*>(cid.data), length)));
-}
-
-std::string alert_text(std::uint64_t alert) {
-  const char* name = gnutls_alert_get_name(static_cast<gnutls_alert_description_t>(alert));
-  return "TLS alert " + std::to_string(alert) + (name ? std::string(" (") + name + ")" : "");
-}
 
 // The peer's CONNECTION_CLOSE in words (RFC 9000 §20: 0x0100–0x01ff carry a TLS alert).
 std::string describe_peer_close(const ngtcp2_connection_close_error& e) {
@@ -110,100 +55,61 @@ std::string describe_peer_close(const ngtcp2_connection_close_error& e) {
 
 }  // namespace
 
-struct QuicSession::Impl {
-  QuicSession* self = nullptr;
-  ngtcp2_conn* conn = nullptr;
-  gnutls_session_t tls = nullptr;
-  ngtcp2_crypto_conn_ref ref{};
-  std::optional<TlsCredentials> cred;
-  std::optional<DeviceKey> ephemeral;
-  bool pin_mismatch = false;
+void QuicSession::Impl::rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) { randombytes_buf(dest, len); }
 
-  ~Impl() {
-    if (conn) ngtcp2_conn_del(conn);
-    if (tls) gnutls_deinit(tls);
-  }
+int QuicSession::Impl::new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, void*) {
+  random_cid(*cid, cidlen);
+  randombytes_buf(token, NGTCP2_STATELESS_RESET_TOKENLEN);
+  return 0;
+}
 
-  static Impl& of(void* user_data) { return *static_cast<Impl*>(user_data); }
+int QuicSession::Impl::handshake_completed(ngtcp2_conn*, void* user_data) {
+  auto& s = *of(user_data).self;
+  // A handshake whose certificate check never ran must not count as authenticated.
+  if (!s.pin_checked_) return NGTCP2_ERR_CALLBACK_FAILURE;
+  // The server has checked the client's certificate by now; the client learns that the server
+  // accepted its certificate only from HANDSHAKE_DONE (handshake_confirmed).
+  if (s.config_.role == SessionRole::Server) s.mark_established();
+  return 0;
+}
 
-  static ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) { return static_cast<Impl*>(ref->user_data)->conn; }
+int QuicSession::Impl::handshake_confirmed(ngtcp2_conn*, void* user_data) {
+  auto& s = *of(user_data).self;
+  if (s.config_.role == SessionRole::Client) s.mark_established();
+  return 0;
+}
 
-  // GnuTLS's certificate check for this session: exactly one Ed25519 certificate, and its key must
-  // be the pinned one when we have one. Non-zero aborts the handshake with an alert.
-  static int verify_peer(gnutls_session_t session) {
-    auto* ref = static_cast<ngtcp2_crypto_conn_ref*>(gnutls_session_get_ptr(session));
-    auto& impl = *static_cast<Impl*>(ref->user_data);
-    auto& s = *impl.self;
-    s.pin_checked_ = true;
-    auto key = natpunch::peer_certificate_key(session);
-    if (!key) {
-      impl.pin_mismatch = true;
-      return -1;
-    }
-    s.seen_peer_key_ = key;
-    if (s.config_.peer_key && sodium_memcmp(key->data(), s.config_.peer_key->data(), kPublicKeySize) != 0) {
-      impl.pin_mismatch = true;
-      return -1;
-    }
-    return 0;
-  }
-
-  static void rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) { randombytes_buf(dest, len); }
-
-  static int new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, void*) {
-    random_cid(*cid, cidlen);
-    randombytes_buf(token, NGTCP2_STATELESS_RESET_TOKENLEN);
-    return 0;
-  }
-
-  static int handshake_completed(ngtcp2_conn*, void* user_data) {
-    auto& s = *of(user_data).self;
-    // A handshake whose certificate check never ran must not count as authenticated.
-    if (!s.pin_checked_) return NGTCP2_ERR_CALLBACK_FAILURE;
-    // The server has checked the client's certificate by now; the client learns that the server
-    // accepted its certificate only from HANDSHAKE_DONE (handshake_confirmed).
-    if (s.config_.role == SessionRole::Server) s.mark_established();
-    return 0;
-  }
-
-  static int handshake_confirmed(ngtcp2_conn*, void* user_data) {
-    auto& s = *of(user_data).self;
-    if (s.config_.role == SessionRole::Client) s.mark_established();
-    return 0;
-  }
-
-  static int recv_stream_data(ngtcp2_conn* conn, uint32_t flags, int64_t stream, uint64_t, const uint8_t* data,
-                              size_t len, void* user_data, void*) {
-    auto& s = *of(user_data).self;
-    auto& buf = s.in_[stream];
-    if (buf.size() + len > s.config_.max_message) return NGTCP2_ERR_CALLBACK_FAILURE;
-    buf.insert(buf.end(), reinterpret_cast<const std::byte*>(data), reinterpret_cast<const std::byte*>(data) + len);
-    ngtcp2_conn_extend_max_stream_offset(conn, stream, len);
-    ngtcp2_conn_extend_max_offset(conn, len);
-    if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) {
-      s.events_.push_back({SessionEvent::Kind::Message, stream, std::move(buf), {}});
-      s.in_.erase(stream);
-    }
-    return 0;
-  }
-
-  static int recv_datagram(ngtcp2_conn*, uint32_t, const uint8_t* data, size_t len, void* user_data) {
-    auto& s = *of(user_data).self;
-    auto* p = reinterpret_cast<const std::byte*>(data);
-    s.events_.push_back({SessionEvent::Kind::Datagram, -1, Bytes(p, p + len), {}});
-    return 0;
-  }
-
-  static int stream_close(ngtcp2_conn* conn, uint32_t, int64_t stream, uint64_t, void* user_data, void*) {
-    auto& s = *of(user_data).self;
-    s.out_.erase(stream);
+int QuicSession::Impl::recv_stream_data(ngtcp2_conn* conn, uint32_t flags, int64_t stream, uint64_t,
+                                        const uint8_t* data, size_t len, void* user_data, void*) {
+  auto& s = *of(user_data).self;
+  auto& buf = s.in_[stream];
+  if (buf.size() + len > s.config_.max_message) return NGTCP2_ERR_CALLBACK_FAILURE;
+  buf.insert(buf.end(), reinterpret_cast<const std::byte*>(data), reinterpret_cast<const std::byte*>(data) + len);
+  ngtcp2_conn_extend_max_stream_offset(conn, stream, len);
+  ngtcp2_conn_extend_max_offset(conn, len);
+  if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) {
+    s.events_.push_back({SessionEvent::Kind::Message, stream, std::move(buf), {}});
     s.in_.erase(stream);
-    // A stream the peer opened is done: let it open another (RFC 9000 §4.6).
-    bool peer_opened = ((stream & 1) != 0) == (s.config_.role == SessionRole::Client);
-    if (peer_opened && (stream & 2) == 0) ngtcp2_conn_extend_max_streams_bidi(conn, 1);
-    return 0;
   }
-};
+  return 0;
+}
+
+int QuicSession::Impl::recv_datagram(ngtcp2_conn*, uint32_t, const uint8_t* data, size_t len, void* user_data) {
+  auto& s = *of(user_data).self;
+  auto* p = reinterpret_cast<const std::byte*>(data);
+  s.events_.push_back({SessionEvent::Kind::Datagram, -1, Bytes(p, p + len), {}});
+  return 0;
+}
+
+int QuicSession::Impl::stream_close(ngtcp2_conn* conn, uint32_t, int64_t stream, uint64_t, void* user_data, void*) {
+  auto& s = *of(user_data).self;
+  s.out_.erase(stream);
+  s.in_.erase(stream);
+  // A stream the peer opened is done: let it open another (RFC 9000 §4.6).
+  bool peer_opened = ((stream & 1) != 0) == (s.config_.role == SessionRole::Client);
+  if (peer_opened && (stream & 2) == 0) ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+  return 0;
+}
 
 QuicSession::QuicSession(const SessionConfig& config, TimePoint now)
     : config_(config), impl_(std::make_unique<Impl>()), started_(now), last_now_(now), remote_(config.remote) {
@@ -232,31 +138,6 @@ Result<std::unique_ptr<QuicSession>, std::string> QuicSession::create(const Sess
   return s;
 }
 
-Result<bool, std::string> QuicSession::init_tls(const DeviceKey& key) {
-  auto cred = TlsCredentials::from_key(key);
-  if (!cred) return fail(cred.error());
-  impl_->cred.emplace(std::move(*cred));
-  bool client = config_.role == SessionRole::Client;
-  int rv = gnutls_init(&impl_->tls, (client ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NO_END_OF_EARLY_DATA);
-  if (rv < 0) return fail(std::string("gnutls_init: ") + gnutls_strerror(rv));
-  rv = client ? ngtcp2_crypto_gnutls_configure_client_session(impl_->tls)
-              : ngtcp2_crypto_gnutls_configure_server_session(impl_->tls);
-  if (rv != 0) return fail(std::string("configuring the TLS session for QUIC failed"));
-  if ((rv = gnutls_priority_set_direct(impl_->tls, kPriority, nullptr)) < 0 ||
-      (rv = gnutls_credentials_set(impl_->tls, GNUTLS_CRD_CERTIFICATE, impl_->cred->get())) < 0)
-    return fail(std::string("TLS setup: ") + gnutls_strerror(rv));
-  // Mutual authentication: the server demands the client's certificate (alert 116 without one).
-  if (!client) gnutls_certificate_server_set_request(impl_->tls, GNUTLS_CERT_REQUIRE);
-  gnutls_session_set_verify_function(impl_->tls, &Impl::verify_peer);
-  gnutls_datum_t alpn{reinterpret_cast<unsigned char*>(const_cast<char*>(kAlpn.data())),
-                      static_cast<unsigned>(kAlpn.size())};
-  rv = gnutls_alpn_set_protocols(impl_->tls, &alpn, 1, GNUTLS_ALPN_MANDATORY);
-  if (rv < 0) return fail(std::string("TLS ALPN: ") + gnutls_strerror(rv));
-  // The slot belongs to ngtcp2's crypto helpers: they find the connection through it.
-  gnutls_session_set_ptr(impl_->tls, &impl_->ref);
-  return true;
-}
-
 namespace {
 // Callbacks both roles set: ngtcp2's GnuTLS crypto helpers and the session's own.
 void common_callbacks(ngtcp2_callbacks& cb) {
@@ -276,26 +157,6 @@ void common_callbacks(ngtcp2_callbacks& cb) {
   cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
   cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
   cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
-}
-
-void session_settings(ngtcp2_settings& st, const SessionConfig& c, TimePoint now) {
-  ngtcp2_settings_default(&st);
-  st.initial_ts = to_ts(now);
-  st.initial_rtt = to_ns(std::max(c.initial_rtt, milliseconds(1)));
-  st.handshake_timeout = to_ns(c.handshake_timeout);
-  st.max_tx_udp_payload_size = kMaxPacket;
-}
-
-void session_params(ngtcp2_transport_params& p, const SessionConfig& c) {
-  ngtcp2_transport_params_default(&p);
-  p.initial_max_stream_data_bidi_local = 256 * 1024;
-  p.initial_max_stream_data_bidi_remote = 256 * 1024;
-  p.initial_max_data = 1024 * 1024;
-  p.initial_max_streams_bidi = 16;
-  p.initial_max_streams_uni = 0;
-  p.max_idle_timeout = to_ns(c.idle_timeout);
-  p.max_datagram_frame_size = kMaxSessionDatagram + 64;  // RFC 9221: payload + frame overhead
-  p.active_connection_id_limit = 4;  // spare IDs so a path can change (migration, NAT rebinding)
 }
 }  // namespace
 

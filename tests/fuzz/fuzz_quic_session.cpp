@@ -9,27 +9,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "identity/device_key.h"
 #include "session/quic_session.h"
+#include "session_pair.h"
 #include "wire/message.h"
 
 namespace {
 
 using namespace natpunch;
-
-const DeviceKey& key(std::uint8_t n) {
-  static const DeviceKey a = [] {
-    std::array<std::byte, kSeedSize> s{};
-    s.fill(std::byte{1});
-    return DeviceKey::from_seed(s);
-  }();
-  static const DeviceKey b = [] {
-    std::array<std::byte, kSeedSize> s{};
-    s.fill(std::byte{2});
-    return DeviceKey::from_seed(s);
-  }();
-  return n == 0 ? a : b;
-}
 
 std::vector<ByteView> split(const std::uint8_t* data, std::size_t size) {
   std::vector<ByteView> out;
@@ -61,23 +47,15 @@ void feed(QuicSession& s, const std::vector<ByteView>& datagrams, const SocketAd
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto datagrams = split(data, size);
-  const auto client_addr = SocketAddress::v4({198, 51, 100, 7}, 40000);
-  const auto server_addr = SocketAddress::v4({203, 0, 113, 9}, 50000);
-  TimePoint now = TimePoint() + std::chrono::hours(1);
-  SessionConfig c;
-  c.role = SessionRole::Server;
-  c.local = server_addr;
-  c.remote = client_addr;
-  c.peer_key = key(0).public_key();
+  TimePoint now = fuzz::session_start();
+  auto c = fuzz::session_config(SessionRole::Server);
   c.keepalive = std::chrono::milliseconds(0);
-  if (auto server = QuicSession::create(c, &key(1), now)) feed(**server, datagrams, client_addr, now);
-  c.role = SessionRole::Client;
-  c.local = client_addr;
-  c.remote = server_addr;
-  c.peer_key = key(1).public_key();
-  if (auto client = QuicSession::create(c, &key(0), now)) {
+  if (auto server = fuzz::make_session(c, now)) feed(**server, datagrams, fuzz::client_address(), now);
+  c = fuzz::session_config(SessionRole::Client);
+  c.keepalive = std::chrono::milliseconds(0);
+  if (auto client = fuzz::make_session(c, now)) {
     (*client)->start(now);
-    feed(**client, datagrams, server_addr, now);
+    feed(**client, datagrams, fuzz::server_address(), now);
   }
   return 0;
 }

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "identity/device_key.h"
 #include "session/quic_session.h"
+#include "session_pair.h"
 
 using namespace natpunch;
 namespace fs = std::filesystem;
@@ -25,11 +25,6 @@ void write(const fs::path& dir, const std::string& name, const Bytes& b) {
   f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
   if (!f) throw std::runtime_error("cannot write " + (dir / name).string());
 }
-DeviceKey fixed(std::uint8_t v) {
-  std::array<std::byte, kSeedSize> s{};
-  s.fill(std::byte{v});
-  return DeviceKey::from_seed(s);
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,22 +33,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   fs::path dir = fs::path(argv[1]) / "quic_session";
-  auto ka = fixed(1), kb = fixed(2);
-  const auto ca = SocketAddress::v4({198, 51, 100, 7}, 40000);
-  const auto sa = SocketAddress::v4({203, 0, 113, 9}, 50000);
-  TimePoint now = TimePoint() + std::chrono::hours(1);
-  SessionConfig c;
-  c.role = SessionRole::Client;
-  c.local = ca;
-  c.remote = sa;
-  c.peer_key = kb.public_key();
-  SessionConfig s = c;
-  s.role = SessionRole::Server;
-  s.local = sa;
-  s.remote = ca;
-  s.peer_key = ka.public_key();
-  auto made_client = QuicSession::create(c, &ka, now);
-  auto made_server = QuicSession::create(s, &kb, now);
+  const auto ca = fuzz::client_address();
+  const auto sa = fuzz::server_address();
+  TimePoint now = fuzz::session_start();
+  auto made_client = fuzz::make_session(fuzz::session_config(SessionRole::Client), now);
+  auto made_server = fuzz::make_session(fuzz::session_config(SessionRole::Server), now);
   if (!made_client || !made_server) return 1;
   auto& client = made_client.value();
   auto& server = made_server.value();

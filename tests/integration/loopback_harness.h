@@ -13,6 +13,7 @@
 #include "io/endpoint.h"
 #include "io/rendezvous_client.h"
 #include "io/rendezvous_server.h"
+#include "wire/bytes.h"
 
 namespace natpunch::test {
 
@@ -42,7 +43,8 @@ struct ShiftableClock {
   void advance(std::chrono::seconds s) { *offset += s; }
 };
 
-// Forwards datagrams between one client and the server, dropping the first N each way.
+// Forwards datagrams between one client and the server, dropping the first N each way. inject()
+// sends the client a datagram from the forwarder's address, which is the client's "server".
 class LossyForwarder {
  public:
   LossyForwarder(asio::io_context& io, asio::ip::udp::endpoint server, int drop_to_server, int drop_to_client)
@@ -56,6 +58,10 @@ class LossyForwarder {
   int dropped_to_server() const { return dropped_to_server_; }
   int dropped_to_client() const { return dropped_to_client_; }
   void lose_next_to_client(int n) { drop_to_client_ = dropped_to_client_ + n; }
+  void inject(const Bytes& b) {
+    asio::error_code ec;
+    socket_.send_to(asio::buffer(b), client_, 0, ec);
+  }
   void close() { socket_.close(); }
 
  private:

@@ -1,7 +1,7 @@
 // A signing agent's peer-infos are authenticated by the nonce it registered with: the server echoes
 // it, and a peer-info "from the server" without it (spoofed by an off-path sender) is dropped and
-// counted. End to end over loopback: the agent talks to the real server through a relay that can
-// also inject datagrams from the server's address as the agent sees it.
+// counted. End to end over loopback: the agent talks to the real server through the harness's
+// forwarder, which can also inject datagrams from the server's address as the agent sees it.
 #include "identity/device_key.h"
 #include "loopback_harness.h"
 #include "wire/control_messages.h"
@@ -12,40 +12,6 @@ namespace {
 using namespace std::chrono_literals;
 using test::run;
 
-// Relays between one client and the server; `inject` sends to the client from the relay's address,
-// which is the client's "server".
-class InjectingRelay {
- public:
-  InjectingRelay(asio::io_context& io, asio::ip::udp::endpoint server)
-      : socket_(io, asio::ip::udp::endpoint(server.address(), 0)), server_(server) {
-    asio::co_spawn(io, loop(), asio::detached);
-  }
-  asio::ip::udp::endpoint endpoint() const { return socket_.local_endpoint(); }
-  void inject(const Bytes& b) {
-    asio::error_code ec;
-    socket_.send_to(asio::buffer(b), client_, 0, ec);
-  }
-  void close() { socket_.close(); }
-
- private:
-  asio::awaitable<void> loop() {
-    std::array<std::byte, 2048> buf{};
-    asio::ip::udp::endpoint from;
-    for (;;) {
-      auto [ec, n] = co_await socket_.async_receive_from(asio::buffer(buf), from, use_nothrow);
-      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
-      if (ec) continue;
-      const bool to_server = from != server_;
-      if (to_server) client_ = from;
-      asio::error_code sec;
-      socket_.send_to(asio::buffer(buf.data(), n), to_server ? server_ : client_, 0, sec);
-    }
-  }
-  asio::ip::udp::socket socket_;
-  asio::ip::udp::endpoint server_;
-  asio::ip::udp::endpoint client_;
-};
-
 TEST(PeerInfoAuth, ASpoofedPeerInfoIsDroppedAndTheServersIsDelivered) {
   asio::io_context io;
   ServerConfig config;
@@ -54,7 +20,7 @@ TEST(PeerInfoAuth, ASpoofedPeerInfoIsDroppedAndTheServersIsDelivered) {
   auto server = std::move(*s);
   server->start();
   auto endpoint = to_endpoint(server->local_addresses().at(0));
-  InjectingRelay relay(io, endpoint);
+  test::LossyForwarder relay(io, endpoint, 0, 0);  // forwards everything; can inject
 
   auto home_key = DeviceKey::generate();
   auto home = test::make_client(io, relay.endpoint());
