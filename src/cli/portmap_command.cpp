@@ -41,8 +41,10 @@ std::optional<pcp::Nonce> parse_nonce(const std::string& text) {
     unsigned v = 0;
     for (std::size_t k = 0; k < 2; ++k) {
       char c = text[2 * i + k];
-      unsigned d = c >= '0' && c <= '9' ? unsigned(c - '0') : c >= 'a' && c <= 'f' ? unsigned(c - 'a' + 10)
-                   : c >= 'A' && c <= 'F' ? unsigned(c - 'A' + 10) : 16u;
+      unsigned d = c >= '0' && c <= '9'   ? unsigned(c - '0')
+                   : c >= 'a' && c <= 'f' ? unsigned(c - 'a' + 10)
+                   : c >= 'A' && c <= 'F' ? unsigned(c - 'A' + 10)
+                                          : 16u;
       if (d > 15) return std::nullopt;
       v = v * 16 + d;
     }
@@ -90,8 +92,8 @@ int run_delete(const PortmapOptions& o, const PortMapRequest& req) {
     base["deleted"] = true;
     std::cout << base.dump() << std::endl;
   } else {
-    std::cout << "deleted the " << to_string(m.protocol) << " mapping of internal port " << o.internal_port
-              << " on " << m.gateway.ip_string() << std::endl;
+    std::cout << "deleted the " << to_string(m.protocol) << " mapping of internal port " << o.internal_port << " on "
+              << m.gateway.ip_string() << std::endl;
   }
   return kExitOk;
 }
@@ -117,7 +119,8 @@ int run_portmap(const PortmapOptions& o) {
   auto r = map_port(req);
   if (!r) {
     std::string message = "no port mapping:";
-    for (const auto& a : r.error()) message += std::string(" ") + std::string(to_string(a.protocol)) + ": " + a.error + ";";
+    for (const auto& a : r.error())
+      message += std::string(" ") + std::string(to_string(a.protocol)) + ": " + a.error + ";";
     message.pop_back();
     return report_failure(o.json, message, kExitFailed, {{"tried", tried_json(r.error())}});
   }
@@ -147,7 +150,8 @@ int run_portmap(const PortmapOptions& o) {
 Runner add_portmap_command(CLI::App& app) {
   auto o = std::make_shared<PortmapOptions>();
   auto* cmd = app.add_subcommand(
-      "portmap", "Ask the router for a public UDP port forwarded to a local port (PCP, NAT-PMP or UPnP-IGD), or delete it");
+      "portmap",
+      "Ask the router for a public UDP port forwarded to a local port (PCP, NAT-PMP or UPnP-IGD), or delete it");
   cmd->add_option("--internal-port", o->internal_port, "Local UDP port to forward to (this host's LAN address)")
       ->required()
       ->check(CLI::Range(1, 65535));
@@ -167,14 +171,16 @@ Runner add_portmap_command(CLI::App& app) {
       ->check(CLI::Range(0.1, 30.0));
   cmd->add_flag("--delete", o->remove, "Delete the mapping of --internal-port instead (needs --protocol)");
   cmd->add_option("--pcp-nonce", o->pcp_nonce, "With --delete --protocol pcp: the mapping's nonce (24 hex digits)");
-  cmd->add_flag("--json", o->json,
-                R"(Print one JSON object: {"ok","protocol","external","internal","gateway","lifetime_s","tried":[{"protocol","error"}],"error"} (PCP adds "pcp_nonce"))");
-  cmd->footer("Exit status: 0 mapped (or deleted), 1 no protocol worked (\"tried\" says why each failed), 2 usage error.\n"
-              "A mapping admits inbound UDP only; it lasts until its lifetime runs out or --delete.\n"
-              "Examples:\n"
-              "  natpunch portmap --internal-port 5000 --json\n"
-              "  natpunch portmap --internal-port 5000 --protocol nat-pmp --lifetime 600\n"
-              "  natpunch portmap --internal-port 5000 --protocol upnp-igd --delete");
+  cmd->add_flag(
+      "--json", o->json,
+      R"(Print one JSON object: {"ok","protocol","external","internal","gateway","lifetime_s","tried":[{"protocol","error"}],"error"} (PCP adds "pcp_nonce"))");
+  cmd->footer(
+      "Exit status: 0 mapped (or deleted), 1 no protocol worked (\"tried\" says why each failed), 2 usage error.\n"
+      "A mapping admits inbound UDP only; it lasts until its lifetime runs out or --delete.\n"
+      "Examples:\n"
+      "  natpunch portmap --internal-port 5000 --json\n"
+      "  natpunch portmap --internal-port 5000 --protocol nat-pmp --lifetime 600\n"
+      "  natpunch portmap --internal-port 5000 --protocol upnp-igd --delete");
   return [o] { return run_portmap(*o); };
 }
 

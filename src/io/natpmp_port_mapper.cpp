@@ -27,7 +27,8 @@ Result<natpmp::Response, std::string> transact(GatewaySocket& sock, const Bytes&
       retry *= 2;
     }
     auto got = sock.receive_until(std::min(deadline, next_send));
-    if (got.port_unreachable) return fail("no NAT-PMP server at " + sock.gateway().to_string() + " (ICMP port unreachable)");
+    if (got.port_unreachable)
+      return fail("no NAT-PMP server at " + sock.gateway().to_string() + " (ICMP port unreachable)");
     if (!got.datagram) continue;
     auto r = natpmp::parse_response(*got.datagram);
     if (!r) {
@@ -54,10 +55,10 @@ std::string refused(const GatewaySocket& sock, natpmp::ResultCode code) {
 
 // The mapping request (lifetime 0 deletes); fills the external port and granted lifetime.
 Result<natpmp::Response, std::string> map_request(GatewaySocket& sock, std::uint16_t internal_port,
-                                                  std::uint16_t suggested, std::uint32_t lifetime,
-                                                  TimePoint deadline, std::chrono::milliseconds timeout) {
-  auto r = transact(sock, natpmp::encode_map_request(internal_port, suggested, lifetime), internal_port, deadline,
-                    timeout);
+                                                  std::uint16_t suggested, std::uint32_t lifetime, TimePoint deadline,
+                                                  std::chrono::milliseconds timeout) {
+  auto r =
+      transact(sock, natpmp::encode_map_request(internal_port, suggested, lifetime), internal_port, deadline, timeout);
   if (!r) return r;
   if (r->result != natpmp::ResultCode::Success) return fail(refused(sock, r->result));
   // §3.3: a mapped external port of 0 is not a mapping (except in the answer to a delete).
@@ -79,8 +80,8 @@ Result<PortMapping, std::string> map_and_address(const SocketAddress& gateway, s
   if (!addr->external_address || addr->external_address->is_unspecified()) {
     return fail("NAT-PMP: gateway " + gateway.to_string() + " has no external address (0.0.0.0)");
   }
-  auto map = map_request(*sock, internal_port, suggested, static_cast<std::uint32_t>(lifetime.count()), deadline,
-                         timeout);
+  auto map =
+      map_request(*sock, internal_port, suggested, static_cast<std::uint32_t>(lifetime.count()), deadline, timeout);
   if (!map) return fail(map.error());
   PortMapping m;
   m.protocol = MapProtocol::NatPmp;
@@ -98,8 +99,8 @@ Result<PortMapping, std::string> map_and_address(const SocketAddress& gateway, s
 }  // namespace
 
 Result<PortMapping, std::string> natpmp_map(const asio::ip::address_v4& gw, const PortMapRequest& r) {
-  return map_and_address(to_socket_address(gw, natpmp::kServerPort), r.internal_port, r.suggested_external,
-                         r.lifetime, r.timeout);
+  return map_and_address(to_socket_address(gw, natpmp::kServerPort), r.internal_port, r.suggested_external, r.lifetime,
+                         r.timeout);
 }
 
 Done natpmp_renew(PortMapping& m) {

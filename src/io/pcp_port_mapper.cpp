@@ -64,7 +64,8 @@ Result<PcpRun, std::string> run_pcp(const SocketAddress& gateway, PcpMapperConfi
 }
 
 std::string refused(const SocketAddress& gateway, const PcpRun& run) {
-  if (run.state == PcpMapper::State::NatPmpOnly) return "PCP: the gateway " + gateway.to_string() + " speaks only NAT-PMP";
+  if (run.state == PcpMapper::State::NatPmpOnly)
+    return "PCP: the gateway " + gateway.to_string() + " speaks only NAT-PMP";
   return "PCP: gateway " + gateway.to_string() + " refused: " + run.error;
 }
 

@@ -26,8 +26,8 @@ std::string_view to_string(MapProtocol p);  // "pcp", "nat-pmp", "upnp-igd"
 std::optional<MapProtocol> parse_map_protocol(std::string_view text);
 
 struct PortMapRequest {
-  std::uint16_t internal_port = 0;  // the local UDP port to reach from outside (required)
-  std::chrono::seconds lifetime{3600};  // asked for; the gateway may grant less (see PortMapping)
+  std::uint16_t internal_port = 0;              // the local UDP port to reach from outside (required)
+  std::chrono::seconds lifetime{3600};          // asked for; the gateway may grant less (see PortMapping)
   std::optional<asio::ip::address_v4> gateway;  // default: the default route's (/proc/net/route)
   std::optional<MapProtocol> only;              // default: PCP, then NAT-PMP, then UPnP-IGD
   std::chrono::milliseconds timeout{2000};      // per protocol
@@ -36,9 +36,9 @@ struct PortMapRequest {
 
 struct PortMapping {
   MapProtocol protocol = MapProtocol::Pcp;
-  SocketAddress external;  // public IP:port the gateway forwards
-  SocketAddress internal;  // this host's LAN IP:internal_port
-  SocketAddress gateway;   // the PCP/NAT-PMP server (port 5351) or the IGD's control host (port 0)
+  SocketAddress external;            // public IP:port the gateway forwards
+  SocketAddress internal;            // this host's LAN IP:internal_port
+  SocketAddress gateway;             // the PCP/NAT-PMP server (port 5351) or the IGD's control host (port 0)
   std::chrono::seconds lifetime{0};  // granted; renew before it runs out (e.g. at half)
 
   // Opaque: what renew() and unmap() need.

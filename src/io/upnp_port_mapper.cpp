@@ -60,8 +60,8 @@ Result<Igd, std::string> find_igd(const asio::ip::address_v4& gateway, std::chro
       why = "its description could not be fetched (HTTP status " + std::to_string(status) + ")";
       continue;
     }
-    auto control = upnp::read_root_description(std::string_view(xml.get(), static_cast<std::size_t>(size)),
-                                               d->descURL, d->scope_id);
+    auto control = upnp::read_root_description(std::string_view(xml.get(), static_cast<std::size_t>(size)), d->descURL,
+                                               d->scope_id);
     if (!control) {
       why = control.error();
       continue;

@@ -8,7 +8,7 @@ namespace natpunch {
 
 namespace {
 
-constexpr unsigned kRtfUp = 0x1;       // <linux/route.h>
+constexpr unsigned kRtfUp = 0x1;  // <linux/route.h>
 constexpr unsigned kRtfGateway = 0x2;
 
 std::optional<std::uint32_t> hex32(std::string_view s) {

@@ -25,9 +25,7 @@ std::string_view to_string(NatPmpError e) {
   return "NAT-PMP error";
 }
 
-Bytes encode_external_address_request() {
-  return {std::byte{kVersion}, std::byte{kOpExternalAddress}};
-}
+Bytes encode_external_address_request() { return {std::byte{kVersion}, std::byte{kOpExternalAddress}}; }
 
 Bytes encode_map_request(std::uint16_t internal_port, std::uint16_t suggested_external, std::uint32_t lifetime_s) {
   Bytes out;

@@ -61,11 +61,11 @@ struct Response {
 };
 
 enum class NatPmpError {
-  Truncated,       // under the 8-byte header, or a success answer without its fields
-  Oversize,        // over kMaxMessage
-  WrongVersion,    // not 0 (a PCP server answers version 2)
-  NotAResponse,    // response bit clear
-  UnknownOpcode,   // neither 128 nor 129
+  Truncated,      // under the 8-byte header, or a success answer without its fields
+  Oversize,       // over kMaxMessage
+  WrongVersion,   // not 0 (a PCP server answers version 2)
+  NotAResponse,   // response bit clear
+  UnknownOpcode,  // neither 128 nor 129
 };
 std::string_view to_string(NatPmpError e);
 

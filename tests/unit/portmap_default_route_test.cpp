@@ -27,7 +27,7 @@ TEST(DefaultRoute, LowestMetricWinsAndDownRoutesDoNot) {
   std::string text(kHeader);
   text += "wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n";  // 192.168.1.1, metric 600
   text += "eth0\t00000000\t FE01A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n";  // 192.168.1.254, metric 100
-  text += "eth1\t00000000\t0100000A\t0002\t0\t0\t0\t00000000\t0\t0\t0\n";    // not RTF_UP
+  text += "eth1\t00000000\t0100000A\t0002\t0\t0\t0\t00000000\t0\t0\t0\n";     // not RTF_UP
   auto r = parse_default_route(text);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->interface, "eth0");
@@ -42,8 +42,8 @@ TEST(DefaultRoute, NoneWithoutAGatewayRoute) {
   text += "eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
   text += "eth0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n";  // default, no gateway (point-to-point)
   text += "garbage line\n\n\t\t\n";
-  text += "eth0\t00000000\t0102000A\t00G3\t0\t0\t0\t00000000\t0\t0\t0\n";  // bad flags
-  text += "eth0\t00000000\t10102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"; // 9 hex digits
+  text += "eth0\t00000000\t0102000A\t00G3\t0\t0\t0\t00000000\t0\t0\t0\n";   // bad flags
+  text += "eth0\t00000000\t10102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";  // 9 hex digits
   EXPECT_FALSE(parse_default_route(text));
 }
 
