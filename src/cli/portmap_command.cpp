@@ -125,7 +125,6 @@ int run_portmap(const PortmapOptions& o) {
     return report_failure(o.json, message, kExitFailed, {{"tried", tried_json(r.error())}});
   }
   const auto& m = *r;
-  std::vector<MapAttempt> failed_first;  // map_port reports only failures; none when it succeeds
   if (o.json) {
     nlohmann::json j = {{"ok", true},
                         {"protocol", to_string(m.protocol)},
@@ -133,7 +132,7 @@ int run_portmap(const PortmapOptions& o) {
                         {"internal", m.internal.to_string()},
                         {"gateway", m.gateway.to_string()},
                         {"lifetime_s", m.lifetime.count()},
-                        {"tried", tried_json(failed_first)}};
+                        {"tried", tried_json(m.failed_first)}};
     if (m.protocol == MapProtocol::Pcp) j["pcp_nonce"] = hex(m.pcp_nonce);
     std::cout << j.dump() << std::endl;
   } else {

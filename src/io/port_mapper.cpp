@@ -85,7 +85,10 @@ Result<PortMapping, std::vector<MapAttempt>> map_port(const PortMapRequest& requ
       case MapProtocol::NatPmp: r = natpmp_map(gateway, request); break;
       case MapProtocol::UpnpIgd: r = upnp_map(gateway, request); break;
     }
-    if (r) return std::move(r).value();
+    if (r) {
+      r->failed_first = std::move(attempts);
+      return std::move(r).value();
+    }
     attempts.push_back({p, r.error()});
   }
   return fail(attempts);

@@ -34,12 +34,18 @@ struct PortMapRequest {
   std::uint16_t suggested_external = 0;         // 0: the internal port for UPnP-IGD, none otherwise
 };
 
+struct MapAttempt {
+  MapProtocol protocol = MapProtocol::Pcp;
+  std::string error;  // why it failed, for a person ("no PCP server answered at …:5351 within 2 s")
+};
+
 struct PortMapping {
   MapProtocol protocol = MapProtocol::Pcp;
-  SocketAddress external;            // public IP:port the gateway forwards
-  SocketAddress internal;            // this host's LAN IP:internal_port
-  SocketAddress gateway;             // the PCP/NAT-PMP server (port 5351) or the IGD's control host (port 0)
-  std::chrono::seconds lifetime{0};  // granted; renew before it runs out (e.g. at half)
+  SocketAddress external;                // public IP:port the gateway forwards
+  SocketAddress internal;                // this host's LAN IP:internal_port
+  SocketAddress gateway;                 // the PCP/NAT-PMP server (port 5351) or the IGD's control host (port 0)
+  std::chrono::seconds lifetime{0};      // granted; renew before it runs out (e.g. at half)
+  std::vector<MapAttempt> failed_first;  // map_port: the protocols tried before this one, and why
 
   // Opaque: what renew() and unmap() need.
   std::chrono::seconds requested_lifetime{0};
@@ -47,11 +53,6 @@ struct PortMapping {
   pcp::Nonce pcp_nonce{};         // PCP: the mapping's nonce (§11.1), repeated on renew/delete
   std::string upnp_control_url;   // UPnP-IGD: the WAN*Connection service's control URL
   std::string upnp_service_type;  // and its service type
-};
-
-struct MapAttempt {
-  MapProtocol protocol = MapProtocol::Pcp;
-  std::string error;  // why it failed, for a person ("no PCP server answered at …:5351 within 2 s")
 };
 
 // Tries the protocols in order until one maps; the error lists every attempt.
