@@ -25,7 +25,9 @@ usage: lab selftest [--probe PATH] [--types T1,T2,...] [--no-variants] [--natpun
   Brings up one topology per NAT type (in parallel), measures it with natpunch-labprobe and
   compares with the type's definition; also checks the same-LAN and loss variants.
   Type upnp (not in the default list) also checks that a mapping made with UPnP-IGD, NAT-PMP and
-  PCP admits unsolicited inbound UDP; its router needs --natpunch PATH (STUN for miniupnpd).
+  PCP (upnpc, natpmpc, bash; then natpunch portmap with each) admits unsolicited inbound UDP, and
+  natpunch's deleted mappings admit none; its router needs --natpunch PATH (STUN for miniupnpd
+  and the portmap clients).
   Exits 0 only if every row passes.
 EOF
   exit 2
@@ -167,7 +169,7 @@ selftest_main() {
   local upnp_checks=0
   for i in "${!types[@]}"; do
     [[ "${types[$i]}" == upnp ]] || continue
-    upnp_checks=$((upnp_checks + 3))
+    upnp_checks=$((upnp_checks + ${#UPNP_CHECK_ORDER[@]}))
     selftest_upnp_mappings "${names[$i]}" "$probe" || failures=$((failures + $?))
   done
   if ((variants)); then

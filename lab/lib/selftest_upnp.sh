@@ -1,11 +1,14 @@
 # shellcheck shell=bash
 # `lab selftest --types upnp`: on a upnp router, a mapping made with each protocol (UPnP-IGD with
 # upnpc, NAT-PMP with natpmpc, PCP with a MAP request written here) admits unsolicited inbound UDP,
-# and the same datagrams are dropped before the mapping exists.
+# and the same datagrams are dropped before the mapping exists. Then the same with natpunch's own
+# clients (`natpunch portmap --protocol P`), which must also delete their mapping (`--delete`):
+# inbound datagrams are dropped again afterwards.
 
 # Internal port on host a, external port asked for, per protocol.
-declare -A UPNP_CHECK_PORTS=([upnp-igd]="5001 40001" [nat-pmp]="5002 40002" [pcp]="5003 40003")
-UPNP_CHECK_ORDER=(upnp-igd nat-pmp pcp)
+declare -A UPNP_CHECK_PORTS=([upnp-igd]="5001 40001" [nat-pmp]="5002 40002" [pcp]="5003 40003"
+  [natpunch:upnp-igd]="5004 40004" [natpunch:nat-pmp]="5005 40005" [natpunch:pcp]="5006 40006")
+UPNP_CHECK_ORDER=(upnp-igd nat-pmp pcp natpunch:upnp-igd natpunch:nat-pmp natpunch:pcp)
 
 # _hex_escapes N VALUE: VALUE as N big-endian bytes, written as printf escapes.
 _hex_escapes() {
@@ -41,13 +44,32 @@ upnp_map_pcp() {
     timeout 2 dd bs=1100 count=1 status=none <&3 | od -An -tx1 -v | tr -s " \n" " "' _ "$LAB_LAN_ROUTER_a" "$req"
 }
 
+# natpunch_portmap NAME ARGS...: `natpunch portmap --json ARGS` on host a toward its router; prints
+# its JSON line (and stderr). 15 s bound (each protocol gives up after its --timeout).
+natpunch_portmap() {
+  local name=$1
+  shift
+  timeout 15 ip netns exec "$(ns_name "$name" a)" "$(upnp_find_natpunch)" portmap --json \
+    --gateway "$LAB_LAN_ROUTER_a" "$@" 2>&1
+}
+
 # upnp_map PROTOCOL NAME INT_PORT EXT_PORT: makes the mapping; prints the client's output; fails
-# unless the client reports the mapping as asked for.
+# unless the client reports the mapping as asked for. natpunch's own client saves its JSON in
+# $LAB_TMP/NAME.portmap-PROTOCOL (upnp_unmap needs the PCP nonce).
 upnp_map() {
   local proto=$1 name=$2 int_port=$3 ext_port=$4 out
   local a
   a=$(ns_name "$name" a)
   case "$proto" in
+    natpunch:*)
+      out=$(natpunch_portmap "$name" --protocol "${proto#natpunch:}" --internal-port "$int_port" \
+        --external-port "$ext_port" --lifetime 120) || true
+      echo "$out" >"$LAB_TMP/$name.portmap-${proto#natpunch:}"
+      echo "$out"
+      [[ "$out" == *'"ok":true'* && "$out" == *"\"external\":\"$LAB_WAN_IP_a:$ext_port\""* &&
+        "$out" == *"\"internal\":\"$LAB_LAN_HOST_a:$int_port\""* &&
+        "$out" == *"\"protocol\":\"${proto#natpunch:}\""* ]]
+      ;;
     upnp-igd)
       # -i: upnpc calls an IGD "not connected" when its external address is a reserved one.
       out=$(timeout 10 ip netns exec "$a" upnpc -i -e natpunch-lab -a "$LAB_LAN_HOST_a" "$int_port" "$ext_port" UDP 2>&1) || true
@@ -73,6 +95,18 @@ upnp_map() {
   esac
 }
 
+# upnp_unmap PROTOCOL NAME INT_PORT EXT_PORT: natpunch deletes the mapping upnp_map made.
+upnp_unmap() {
+  local proto=${1#natpunch:} name=$2 int_port=$3 ext_port=$4 out nonce=()
+  if [[ "$proto" == pcp ]]; then
+    nonce=(--pcp-nonce "$(sed -nE 's/.*"pcp_nonce":"([0-9a-f]+)".*/\1/p' "$LAB_TMP/$name.portmap-pcp")")
+  fi
+  out=$(natpunch_portmap "$name" --delete --protocol "$proto" --internal-port "$int_port" \
+    --external-port "$ext_port" "${nonce[@]}") || true
+  echo "$out"
+  [[ "$out" == *'"ok":true'* ]]
+}
+
 # upnp_inbound NAME EXT_PORT: unsolicited datagrams from the lab internet to the router's EXT_PORT;
 # prints how many of 5 came back (host a's reflector answers what reaches it).
 upnp_inbound() {
@@ -94,7 +128,7 @@ selftest_upnp_mappings() {
     >"$LAB_TMP/$name.upnp-reflect" 2>&1 &
   wait_for_line "$LAB_TMP/$name.upnp-reflect" '^ready$' 5 ||
     die "reflector on host a of '$name' did not start within 5 s: $(cat "$LAB_TMP/$name.upnp-reflect")"
-  printf '%-28s %-14s %-14s %s\n' "upnp mapping" "before (of 5)" "after (of 5)" result
+  printf '%-38s %-14s %-14s %-14s %s\n' "upnp mapping" "before (of 5)" "after (of 5)" "deleted (of 5)" result
   for proto in "${UPNP_CHECK_ORDER[@]}"; do
     read -r int_port ext_port <<<"${UPNP_CHECK_PORTS[$proto]}"
     local before after client why=""
@@ -105,12 +139,21 @@ selftest_upnp_mappings() {
     after=$(upnp_inbound "$name" "$ext_port" "$probe")
     [[ "$before" == 0 ]] || why+=" ${before:-?} datagrams got in before the mapping;"
     [[ "$after" == 5 ]] || why+=" ${after:-?}/5 got in through the mapping;"
+    local deleted=-
+    if [[ "$proto" == natpunch:* ]]; then
+      if ! client=$(upnp_unmap "$proto" "$name" "$int_port" "$ext_port"); then
+        why+=" natpunch did not delete the mapping: $(tr '\n' ' ' <<<"$client");"
+      fi
+      deleted=$(upnp_inbound "$name" "$ext_port" "$probe")
+      [[ "$deleted" == 0 ]] || why+=" ${deleted:-?} datagrams got in after the mapping was deleted;"
+    fi
     local verdict=PASS
     if [[ -n "$why" ]]; then
       verdict="FAIL:$why"
       failures=$((failures + 1))
     fi
-    printf '%-28s %-14s %-14s %s\n' "$proto $LAB_WAN_IP_a:$ext_port" "${before:-?}" "${after:-?}" "$verdict"
+    printf '%-38s %-14s %-14s %-14s %s\n' "$proto $LAB_WAN_IP_a:$ext_port" "${before:-?}" "${after:-?}" \
+      "${deleted:-?}" "$verdict"
   done
   return "$failures"
 }

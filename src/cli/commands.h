@@ -21,5 +21,6 @@ Runner add_agent_command(CLI::App& app);
 Runner add_simulate_command(CLI::App& app);
 Runner add_nat_type_command(CLI::App& app);
 Runner add_key_command(CLI::App& app);
+Runner add_portmap_command(CLI::App& app);
 
 }  // namespace natpunch::cli

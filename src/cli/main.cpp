@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
       {"simulate", add_simulate_command(app)},
       {"nat-type", add_nat_type_command(app)},
       {"key", add_key_command(app)},
+      {"portmap", add_portmap_command(app)},
   };
 
   try {

@@ -26,7 +26,11 @@ pcp::MapRequest PcpMapper::request(std::uint32_t lifetime) const {
   r.internal_port = config_.internal_port;
   r.lifetime_s = lifetime;
   // Renewals suggest the address we hold, so the gateway keeps it (§11.2.1).
-  if (external_) r.suggested_external = *external_;
+  if (external_) {
+    r.suggested_external = *external_;
+  } else {
+    r.suggested_external = config_.suggested_external;
+  }
   return r;
 }
 

@@ -20,6 +20,9 @@ struct PcpMapperConfig {
   std::uint16_t internal_port = 0;
   std::uint32_t lifetime_s = 7200;
   pcp::Nonce nonce{};            // random, kept for renewals
+  // The external port (and address) to ask for before one is assigned (§11.1 "suggested"):
+  // a renewal from another process, or a caller's preference. Unset: no preference.
+  std::optional<SocketAddress> suggested_external;
   // Sends at 0, 250, 750, 1750 ms … (doubling) up to `max_sends`; then no PCP server.
   std::chrono::milliseconds first_retry{250};
   int max_sends = 4;

@@ -112,3 +112,29 @@ TEST(PcpMapper, AGatewayWhoseEpochWentBackIsAskedAgainAtOnce) {
 
 }  // namespace
 }  // namespace natpunch
+
+namespace natpunch {
+namespace {
+
+// A renewal from another process (or a caller's preference) suggests the port before one is
+// assigned; once assigned, the assigned address is suggested instead (§11.2.1).
+TEST(PcpMapper, SuggestsTheConfiguredExternalPortUntilOneIsAssigned) {
+  auto c = config();
+  SocketAddress wanted;
+  wanted.port = 40004;
+  c.suggested_external = wanted;
+  PcpMapper m(c);
+  TimePoint t0{};
+  auto out = m.start(t0);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(to_hex(ByteView(out[0]).subspan(42, 2)), "9c44");  // suggested external port 40004
+  EXPECT_EQ(to_hex(ByteView(out[0]).subspan(44, 16)), "00000000000000000000ffff00000000");
+  m.on_datagram(answer(out[0], 0, 3600, 10, 40005), t0 + 10ms);
+  ASSERT_EQ(m.state(), PcpMapper::State::Mapped);
+  auto renewal = m.on_timer(t0 + 1801s);
+  ASSERT_EQ(renewal.size(), 1u);
+  EXPECT_EQ(to_hex(ByteView(renewal[0]).subspan(42, 2)), "9c45");  // the port it holds now
+}
+
+}  // namespace
+}  // namespace natpunch
