@@ -1,7 +1,7 @@
-// Runs a QUIC session (src/session) on a punched path's socket: feeds it the datagrams and timer
-// expiries, sends what it answers, and sets STUN-framed datagrams (late punch probes) aside for the
-// caller. Two uses: the initiator's exchange (handshake, one message and its echo, close) and the
-// agent's service (echo every message until the peer closes, goes silent, or we stop).
+// Runs a QUIC session (src/session) on a punched path's socket or on any DatagramPath (a TURN relay:
+// relay_path.h), through drive_session (session_driver.h). Two uses: the initiator's exchange
+// (handshake, one message and its echo, close) and the agent's service (echo every message until
+// the peer closes, goes silent, or we stop).
 #pragma once
 
 #include <asio/ip/udp.hpp>
@@ -12,6 +12,7 @@
 
 #include "identity/device_key.h"
 #include "io/awaitable.h"
+#include "io/datagram_path.h"
 #include "session/quic_session.h"
 #include "wire/control_messages.h"
 
@@ -53,9 +54,22 @@ asio::awaitable<ExchangeResult> run_client_session(asio::ip::udp::socket& socket
                                                    std::chrono::milliseconds timeout,
                                                    std::chrono::milliseconds hold = std::chrono::milliseconds(0));
 
+// The same on any path: QUIC's local address is path.local() (for a relay, the relayed address).
+// The path is not closed: its owner does that.
+asio::awaitable<ExchangeResult> run_client_session(DatagramPath& path, const SocketAddress& remote,
+                                                   const AttemptToken& token, const SessionOptions& options,
+                                                   std::optional<std::string> message,
+                                                   std::chrono::milliseconds timeout,
+                                                   std::chrono::milliseconds hold = std::chrono::milliseconds(0));
+
 // The agent's side: QUIC server on `socket` for the client at `remote`; echoes every message
-// (reporting it through `on_message`) until the session ends or `stopping` turns true.
+// (reporting it through `on_message`) until the session ends or `stopping` turns true. A server
+// answers the client's Initial wherever it comes from (on a relay: any port of a permitted IP).
 asio::awaitable<SessionSummary> run_server_session(asio::ip::udp::socket& socket, const SocketAddress& remote,
+                                                   const AttemptToken& token, const SessionOptions& options,
+                                                   std::function<void(const std::string&)> on_message,
+                                                   const bool& stopping);
+asio::awaitable<SessionSummary> run_server_session(DatagramPath& path, const SocketAddress& remote,
                                                    const AttemptToken& token, const SessionOptions& options,
                                                    std::function<void(const std::string&)> on_message,
                                                    const bool& stopping);

@@ -26,12 +26,14 @@ TransactionId fresh_id() {
 
 std::uint16_t turn_method(int kind) {
   static constexpr std::uint16_t methods[] = {turn::method::kAllocate, turn::method::kRefresh,
-                                              turn::method::kCreatePermission, turn::method::kChannelBind};
+                                              turn::method::kCreatePermission, turn::method::kChannelBind,
+                                              turn::method::kCreatePermission};
   return methods[kind];
 }
 
 const char* name_of(int kind) {
-  static constexpr const char* names[] = {"Allocate", "Refresh", "CreatePermission", "ChannelBind"};
+  static constexpr const char* names[] = {"Allocate", "Refresh", "CreatePermission", "ChannelBind",
+                                          "CreatePermission"};
   return names[kind];
 }
 
@@ -68,6 +70,7 @@ Bytes TurnClient::request(Kind kind, const TransactionId& id, const SocketAddres
       b.add_u32(turn::attr::kLifetime, lifetime);
       break;
     case Kind::Permission:
+    case Kind::IpPermission:  // §9: the port of XOR-PEER-ADDRESS is ignored
       b.add(turn::attr::kXorPeerAddress, encode_xor_address(peer, id));
       break;
     case Kind::ChannelBind: {
@@ -116,9 +119,28 @@ const TurnClient::Peer* TurnClient::find_peer(const SocketAddress& peer) const {
   return it == peers_.end() ? nullptr : &it->second;
 }
 
+SocketAddress TurnClient::ip_only(const SocketAddress& a) {
+  SocketAddress ip = a;
+  ip.port = 0;
+  return ip;
+}
+const TurnClient::IpPermission* TurnClient::find_ip(const SocketAddress& peer) const {
+  auto it = ip_permissions_.find(ip_only(peer));
+  return it == ip_permissions_.end() ? nullptr : &it->second;
+}
+bool TurnClient::ip_admits(const SocketAddress& peer) const {
+  const auto* ip = find_ip(peer);
+  return ip && (ip->state == Permission::Pending || ip->state == Permission::Granted);
+}
+TurnClient::Permission TurnClient::ip_permission(const SocketAddress& ip) const {
+  const auto* p = find_ip(ip);
+  return p ? p->state : Permission::None;
+}
+
 bool TurnClient::permitted(const SocketAddress& peer) const {
   const auto* p = find_peer(peer);
-  return p && p->permitted;
+  const auto* ip = find_ip(peer);
+  return (p && p->permitted) || (ip && ip->state == Permission::Granted);
 }
 bool TurnClient::channel_bound(const SocketAddress& peer) const {
   const auto* p = find_peer(peer);
@@ -136,11 +158,28 @@ std::vector<Bytes> TurnClient::add_peer(const SocketAddress& peer, TimePoint now
   return out;
 }
 
+std::vector<Bytes> TurnClient::permit_ip(const SocketAddress& ip, TimePoint now) {
+  if (state_ != State::Allocated) return {};
+  auto key = ip_only(ip);
+  auto it = ip_permissions_.find(key);
+  if (it != ip_permissions_.end() && it->second.state != Permission::Refused) return {};
+  ip_permissions_[key] = IpPermission{};
+  return begin(Kind::IpPermission, key, now);
+}
+
+std::vector<Bytes> TurnClient::bind_channel(const SocketAddress& peer, TimePoint now) {
+  if (state_ != State::Allocated || find_peer(peer) || !ip_admits(peer)) return {};
+  if (learned_ >= kMaxLearnedPeers || next_channel_ > turn::kLastChannel) return {};
+  ++learned_;
+  peers_[peer].channel = next_channel_++;
+  return begin(Kind::ChannelBind, peer, now);
+}
+
 Result<Bytes, std::string> TurnClient::send(const SocketAddress& peer, ByteView data) const {
   if (state_ != State::Allocated) return fail(std::string("no TURN allocation"));
   const auto* p = find_peer(peer);
-  if (!p || !p->permitted) return fail(std::string("no TURN permission for ") + peer.to_string());
-  if (p->bound) return turn::encode_channel_data(p->channel, data);
+  if (p && p->bound) return turn::encode_channel_data(p->channel, data);
+  if (!(p && p->permitted) && !ip_admits(peer)) return fail(std::string("no TURN permission for ") + peer.to_string());
   // The XOR-PEER-ADDRESS of an indication is XORed with its own transaction ID.
   auto id = fresh_id();
   MessageBuilder ind(turn::method::kSend, MessageClass::Indication, id);
@@ -172,9 +211,12 @@ std::vector<Bytes> TurnClient::on_datagram(ByteView d, TimePoint now) {
     const auto* data = m->find(turn::attr::kData);
     if (!peer || !data) return {};
     auto addr = decode_xor_address(peer->value, m->transaction);
-    if (!addr || !find_peer(*addr)) return {};
+    if (!addr) return {};
+    bool known = find_peer(*addr) != nullptr;
+    if (!known && !ip_admits(*addr)) return {};
     received_.push_back({*addr, Bytes(data->value.begin(), data->value.end())});
-    return {};
+    // A new port of a permitted IP (a symmetric NAT's mapping): give it a channel.
+    return known ? std::vector<Bytes>{} : bind_channel(*addr, now);
   }
   if (m->cls() != MessageClass::Success && m->cls() != MessageClass::Error) return {};
   return on_response(*m, now);
@@ -214,6 +256,9 @@ std::vector<Bytes> TurnClient::on_error(Transaction t, const MessageView& m, Tim
   if (code == 401) why += " (the TURN credentials were not accepted)";
   if (t.kind == Kind::Allocate || t.kind == Kind::Refresh) {
     fail_with(why);
+  } else if (t.kind == Kind::IpPermission) {
+    ip_permissions_[t.peer].state = Permission::Refused;
+    error_ = why;
   } else if (auto* p = find_peer(t.peer)) {
     (void)p;
     error_ = why;  // the allocation stays; this peer cannot be reached through it
@@ -248,6 +293,12 @@ void TurnClient::on_success(const Transaction& t, const MessageView& m, TimePoin
         p->permission_refresh = now + kPermissionRefresh;
       }
       break;
+    case Kind::IpPermission: {
+      auto& ip = ip_permissions_[t.peer];
+      ip.state = Permission::Granted;
+      ip.refresh = now + kPermissionRefresh;
+      break;
+    }
     case Kind::ChannelBind:
       if (auto* p = find_peer(t.peer)) {
         p->bound = true;
@@ -265,11 +316,16 @@ std::vector<Bytes> TurnClient::on_timer(TimePoint now) {
     auto elapsed = duration_cast<milliseconds>(now - it->started);
     if (elapsed >= it->plan.give_up) {
       auto kind = it->kind;
+      auto peer = it->peer;
       it = pending_.erase(it);
       if (kind == Kind::Allocate || kind == Kind::Refresh) {
         fail_with(std::string("no answer from the TURN server ") + config_.server.to_string() + " to " +
                   name_of(static_cast<int>(kind)));
         return out;
+      }
+      if (kind == Kind::IpPermission) {
+        ip_permissions_[peer].state = Permission::Refused;
+        error_ = std::string("no answer from the TURN server ") + config_.server.to_string() + " to CreatePermission";
       }
       continue;
     }
@@ -299,6 +355,13 @@ std::vector<Bytes> TurnClient::on_timer(TimePoint now) {
       out.insert(out.end(), r.begin(), r.end());
     }
   }
+  for (auto& [ip, p] : ip_permissions_) {
+    if (p.state == Permission::Granted && now >= p.refresh && !busy(Kind::IpPermission, ip)) {
+      p.refresh = now + seconds(30);
+      auto r = begin(Kind::IpPermission, ip, now);
+      out.insert(out.end(), r.begin(), r.end());
+    }
+  }
   return out;
 }
 
@@ -318,6 +381,8 @@ std::optional<TimePoint> TurnClient::next_deadline() const {
       if (p.bound) take(p.channel_refresh);
       else if (p.permitted) take(p.permission_refresh);
     }
+    for (const auto& [ip, p] : ip_permissions_)
+      if (p.state == Permission::Granted) take(p.refresh);
   }
   return next;
 }

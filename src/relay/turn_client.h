@@ -4,7 +4,10 @@
 // 438 → new nonce), keeps the allocation alive (Refresh), installs a permission and binds a channel
 // for each peer (and refreshes both), relays data as ChannelData (Send indications until the channel
 // is bound), delivers what peers send (ChannelData and Data indications), and deletes the
-// allocation on close. Responses that fail MESSAGE-INTEGRITY are ignored (they could be forged).
+// allocation on close. A peer behind a symmetric NAT reaches the relay from a port nobody can know
+// in advance: `permit_ip` admits every port of one IP (TURN permissions are per IP, §9), data from
+// a new address of that IP is delivered and a channel bound for it, and `send` answers any address
+// of a permitted IP. Responses that fail MESSAGE-INTEGRITY are ignored (they could be forged).
 #pragma once
 
 #include <chrono>
@@ -48,7 +51,15 @@ class TurnClient {
 
   // Lets `peer` reach us through the relay: CreatePermission for its IP, then ChannelBind.
   std::vector<Bytes> add_peer(const SocketAddress& peer, TimePoint now);
+  // Lets every address of `ip`'s IP reach us (the port is ignored): CreatePermission, refreshed
+  // until close. Data from a new address of that IP is delivered, and a channel is bound for it
+  // (at most kMaxLearnedPeers addresses; beyond that, Data and Send indications).
+  std::vector<Bytes> permit_ip(const SocketAddress& ip, TimePoint now);
+  // ChannelBind for `peer`, whose IP has (or is getting) a permission; nothing when it has a
+  // channel already, when channels or the learned-address cap are used up, or before allocation.
+  std::vector<Bytes> bind_channel(const SocketAddress& peer, TimePoint now);
   // One datagram for `peer` through the relay (ChannelData once bound, else a Send indication).
+  // `peer` needs a permission: its own (add_peer) or its IP's (permit_ip, granted or pending).
   Result<Bytes, std::string> send(const SocketAddress& peer, ByteView data) const;
   std::vector<RelayedDatagram> take_received();
   // Deletes the allocation (Refresh with LIFETIME 0), sent once: the server would drop it anyway.
@@ -60,10 +71,16 @@ class TurnClient {
   const std::optional<SocketAddress>& mapped() const { return mapped_; }
   bool permitted(const SocketAddress& peer) const;
   bool channel_bound(const SocketAddress& peer) const;
+  enum class Permission { None, Pending, Granted, Refused };
+  // The state of permit_ip(ip) (the port is ignored); error() says why when Refused.
+  Permission ip_permission(const SocketAddress& ip) const;
+
+  // Addresses of permitted IPs learned from their data and given channels, per allocation.
+  static constexpr std::size_t kMaxLearnedPeers = 32;
   std::chrono::seconds lifetime() const { return granted_; }
 
  private:
-  enum class Kind { Allocate, Refresh, Permission, ChannelBind };
+  enum class Kind { Allocate, Refresh, Permission, ChannelBind, IpPermission };
   struct Transaction {
     Kind kind;
     TransactionId id{};
@@ -71,7 +88,7 @@ class TurnClient {
     TimePoint started;
     RetransmitPlan plan;
     std::size_t sent = 0;
-    SocketAddress peer;  // Permission, ChannelBind
+    SocketAddress peer;  // Permission, ChannelBind (port 0: an IP permission from permit_ip)
   };
   struct Peer {
     std::uint16_t channel = 0;
@@ -100,7 +117,17 @@ class TurnClient {
   std::chrono::seconds granted_{0};
   TimePoint refresh_at_{};
   std::vector<Transaction> pending_;
-  std::map<SocketAddress, Peer> peers_;  // keyed by the peer's address (IP and port)
+  struct IpPermission {
+    Permission state = Permission::Pending;
+    TimePoint refresh{};
+  };
+  static SocketAddress ip_only(const SocketAddress& a);
+  const IpPermission* find_ip(const SocketAddress& peer) const;
+  bool ip_admits(const SocketAddress& peer) const;  // Pending or Granted
+
+  std::map<SocketAddress, Peer> peers_;                   // keyed by the peer's address (IP and port)
+  std::map<SocketAddress, IpPermission> ip_permissions_;  // keyed by the IP, port 0
+  std::size_t learned_ = 0;                               // peers_ entries made by bind_channel
   std::uint16_t next_channel_ = turn::kFirstChannel;
   std::vector<RelayedDatagram> received_;
 };

@@ -1,7 +1,8 @@
 // libFuzzer target: what a TURN server (or anyone spoofing it) can send natpunch's TURN client:
 // Allocate/Refresh/CreatePermission/ChannelBind answers, Data indications and ChannelData, in any
 // order. Input: up to 16 datagrams, each a 2-byte big-endian length and its bytes; the client has
-// sent its Allocate and (when a datagram allocates it) adds a peer. So that answers can reach the
+// sent its Allocate and (when a datagram allocates it) adds a peer and permits the IP of another
+// (permit_ip: Data indications from any of its ports are delivered and get a channel). So that answers can reach the
 // code behind the transaction check, a STUN-looking datagram gets the transaction ID of the
 // client's latest request (and its FINGERPRINT, when it ends with one, recomputed): the seeds are
 // real coturn answers captured by turn_interop_test (TURN_CAPTURE). Invariants: no crash, no
@@ -26,6 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (b.size() >= 20 && (static_cast<std::uint8_t>(b[0]) & 0xC0) == 0) last_request = b;
   };
   const auto peer = SocketAddress::v4({127, 0, 0, 1}, 50000);
+  const auto other_ip = SocketAddress::v4({127, 0, 0, 2}, 0);
   std::size_t i = 0, n = 0;
   while (i + 2 <= size && n++ < 16) {
     std::size_t len = (static_cast<std::size_t>(data[i]) << 8) | data[i + 1];
@@ -43,7 +45,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     i += len;
     if (client.state() == TurnClient::State::Allocated) {
       remember(client.add_peer(peer, now));
+      remember(client.permit_ip(other_ip, now));
+      remember(client.bind_channel(SocketAddress::v4({127, 0, 0, 2}, 40000), now));
       (void)client.send(peer, ByteView(reinterpret_cast<const std::byte*>(data), std::min<std::size_t>(size, 64)));
+      (void)client.send(SocketAddress::v4({127, 0, 0, 2}, static_cast<std::uint16_t>(size)),
+                        ByteView(reinterpret_cast<const std::byte*>(data), std::min<std::size_t>(size, 64)));
+      (void)client.ip_permission(other_ip);
     }
     client.take_received();
     now += std::chrono::seconds(7);

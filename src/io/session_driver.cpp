@@ -1,0 +1,71 @@
+#include "io/session_driver.h"
+
+#include <algorithm>
+
+#include "io/stun_client.h"
+#include "wire/message.h"
+#include "wire/punch_packet.h"
+
+namespace natpunch {
+
+using std::chrono::milliseconds;
+
+namespace {
+
+// A punch probe that arrives after our side has connected (the peer lost our answers): ack it so the
+// peer's puncher completes too. Anything else STUN-framed is not for the session and is dropped.
+void answer_late_probe(DatagramPath& path, ByteView bytes, const SocketAddress& from, const AttemptToken& token) {
+  auto probe = read_punch(bytes, token);
+  if (!probe || probe->stage != PunchStage::Probe) return;
+  PunchPacket ack;
+  ack.token = token;
+  ack.stage = PunchStage::Ack;
+  ack.target = from;
+  ack.reached_at = probe->target;
+  auto out = encode_punch(ack, random_transaction_id());
+  path.send(from, out);
+}
+
+}  // namespace
+
+asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, const AttemptToken& token,
+                                    const TimePoint& hard_end, const TimePoint& close_at, const bool& stopping,
+                                    std::uint64_t& sent, const SessionStep& step) {
+  auto send = [&](std::vector<OutPacket> packets) {
+    for (auto& p : packets) {
+      path.send(p.to, p.bytes);
+      ++sent;
+    }
+  };
+  send(session.start(Clock::now()));
+  for (;;) {
+    for (auto& e : session.take_events()) send(step(e));
+    send(session.flush(Clock::now()));
+    if (session.closed()) break;
+    auto now = Clock::now();
+    if (stopping || now >= hard_end || now >= close_at) {
+      send(session.close(now, stopping ? "stopped" : now >= close_at ? "done" : "time limit reached"));
+      for (auto& e : session.take_events()) send(step(e));
+      break;
+    }
+    // Wake at the session's deadline, the ends, and at least every 250 ms to notice `stopping`.
+    auto wake = std::min({hard_end, close_at, now + milliseconds(250)});
+    if (auto d = session.next_deadline()) wake = std::min(wake, *d);
+    auto r = co_await path.receive(wake);
+    now = Clock::now();
+    if (r.status == PathReceive::Status::Closed) {
+      send(session.close(now, r.why.empty() ? "stopped" : r.why));
+      continue;
+    }
+    if (r.status == PathReceive::Status::Datagram) {
+      if (looks_like_stun(r.bytes)) {
+        answer_late_probe(path, r.bytes, r.from, token);
+        continue;
+      }
+      send(session.on_datagram(r.bytes, r.from, now));
+    }
+    if (auto d = session.next_deadline(); d && now >= *d) send(session.on_timer(now));
+  }
+}
+
+}  // namespace natpunch
