@@ -8,6 +8,7 @@
 #include "cli/device.h"
 #include "cli/punch_options.h"
 #include "io/endpoint.h"
+#include "io/relay_fallback.h"
 #include "io/session_runner.h"
 #include "io/traversal.h"
 #include "punch/spray_budget.h"
@@ -53,9 +54,13 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
   }
   auto mapped = d.mapped;
   log.emit({{"event", "registered"}, {"id", d.id.value}, {"mapped", d.mapped.to_string()}, {"ttl_s", d.ttl_s},
-            {"nat", nat_json(d.nat)}},
+            {"nat", nat_json(d.nat)}, {"port_mapping", port_mapping_json(d)},
+            {"port_mapping_note", d.port_mapping_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.port_mapping_note)}},
            "registered '" + d.id.value + "' as " + d.mapped.to_string() + " (NAT: " +
-               std::string(d.nat ? short_name(*d.nat) : "not discovered") + ")");
+               std::string(d.nat ? short_name(*d.nat) : "not discovered") + ")" +
+               (registered_port_mapping(d) ? "; router port mapping " + registered_port_mapping(d)->to_string() + " (" +
+                                                 std::string(to_string(d.port_mapping->protocol)) + ")"
+                                           : std::string()));
   auto refresh_every = milliseconds(std::max<long long>(1000, d.ttl_s * 1000 / 3));
   auto next_refresh = steady_clock::now() + refresh_every;
   auto end = o.run_for_s > 0 ? steady_clock::now() + milliseconds(static_cast<long long>(o.run_for_s * 1000))
@@ -77,6 +82,7 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
       // again at once, so an agent is back within two intervals of its server (a restarted server
       // answers the old nonce with a fresh one, and the client signs again with it).
       auto refresh_started = steady_clock::now();
+      co_await renew_port_mapping_if_due(d);
       auto saved = d.client->policy();
       d.client->policy().deadline = std::min(saved.deadline, refresh_every);
       auto again = co_await discover_and_register(d, o.device, false);
@@ -127,37 +133,61 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
       continue;
     }
     auto started = steady_clock::now();
-    auto path = co_await punch_path(*d.client, d.id, d.nat, d.mapped, *info, topt);
-    auto ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started).count();
-    if (!path.outcome.ok) {
-      log.emit({{"event", "failed"}, {"peer", info->peer.value}, {"error", path.outcome.error}, {"elapsed_ms", ms}},
-               "connection from '" + info->peer.value + "' failed: " + path.outcome.error);
-      if (o.once) co_return kExitFailed;
-      continue;
-    }
-    log.emit({{"event", "connected"}, {"peer", info->peer.value}, {"method", to_string(path.outcome.method)},
-              {"remote", path.outcome.remote.to_string()}, {"elapsed_ms", ms},
-              {"probes_sent", path.outcome.probes_sent}},
-             "connected to '" + info->peer.value + "' by " + std::string(to_string(path.outcome.method)) + " in " +
-                 std::to_string(ms) + " ms, remote " + path.outcome.remote.to_string());
-    // The path carries a QUIC session (TLS 1.3); the initiator must present the key its ID is bound
-    // to (from the peer-info), or the handshake fails.
-    auto& sock = path_socket(path, *d.client);
+    topt.self_port_mapped = registered_port_mapping(d);
     SessionOptions sopt;
     sopt.key = d.key.get();
     sopt.peer_key = info->peer_key;
     sopt.keepalive = milliseconds(static_cast<long long>(o.keepalive_s * 1000));
     sopt.idle_timeout = milliseconds(static_cast<long long>(o.idle_s * 1000));
     sopt.handshake_timeout = milliseconds(10000);
+    auto on_message = [&log, peer = info->peer.value](const std::string& text) {
+      log.emit({{"event", "message"}, {"peer", peer}, {"bytes", text.size()}},
+               "echoed " + std::to_string(text.size()) + " bytes from '" + peer + "'");
+    };
+    std::optional<SessionSummary> ran;
     auto session_started = steady_clock::now();
-    auto summary = co_await run_server_session(
-        sock, path.outcome.remote, info->token, sopt,
-        [&](const std::string& text) {
-          log.emit({{"event", "message"}, {"peer", info->peer.value}, {"bytes", text.size()}},
-                   "echoed " + std::to_string(text.size()) + " bytes from '" + info->peer.value + "'");
-        },
-        stopping);
+    if (info->peer_relayed) {
+      // A relayed attempt: the initiator found no direct path and waits at its relayed address.
+      auto reached = co_await reach_relayed_peer(d.client->socket(), *info, Clock::now() + milliseconds(10000));
+      auto ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started).count();
+      if (!reached) {
+        log.emit({{"event", "failed"}, {"peer", info->peer.value}, {"method", "relay"}, {"error", reached.error()},
+                  {"elapsed_ms", ms}},
+                 "relayed connection from '" + info->peer.value + "' failed: " + reached.error());
+        if (o.once) co_return kExitFailed;
+        continue;
+      }
+      log.emit({{"event", "connected"}, {"peer", info->peer.value}, {"method", "relay"},
+                {"remote", info->peer_relayed->to_string()}, {"elapsed_ms", ms}, {"probes_sent", *reached}},
+               "connected to '" + info->peer.value + "' through its relayed address " +
+                   info->peer_relayed->to_string() + " in " + std::to_string(ms) + " ms");
+      session_started = steady_clock::now();
+      ran = co_await run_server_session(d.client->socket(), *info->peer_relayed, info->token, sopt, on_message,
+                                        stopping);
+    }
+    if (!ran) {
+      auto path = co_await punch_path(*d.client, d.id, d.nat, d.mapped, *info, topt);
+      auto ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started).count();
+      if (!path.outcome.ok) {
+        log.emit({{"event", "failed"}, {"peer", info->peer.value}, {"error", path.outcome.error}, {"elapsed_ms", ms}},
+                 "connection from '" + info->peer.value + "' failed: " + path.outcome.error);
+        // With a relay offered, the initiator falls back to it next: --once waits for that attempt.
+        if (o.once && !info->turn) co_return kExitFailed;
+        continue;
+      }
+      log.emit({{"event", "connected"}, {"peer", info->peer.value}, {"method", to_string(path.outcome.method)},
+                {"remote", path.outcome.remote.to_string()}, {"elapsed_ms", ms},
+                {"probes_sent", path.outcome.probes_sent}},
+               "connected to '" + info->peer.value + "' by " + std::string(to_string(path.outcome.method)) + " in " +
+                   std::to_string(ms) + " ms, remote " + path.outcome.remote.to_string());
+      // The path carries a QUIC session (TLS 1.3); the initiator must present the key its ID is bound
+      // to (from the peer-info), or the handshake fails.
+      session_started = steady_clock::now();
+      ran = co_await run_server_session(path_socket(path, *d.client), path.outcome.remote, info->token, sopt,
+                                        on_message, stopping);
+    }
     auto session_ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - session_started).count();
+    const SessionSummary& summary = *ran;
     log.emit({{"event", "closed"},
               {"peer", info->peer.value},
               {"messages", summary.messages},
@@ -225,6 +255,8 @@ int run_agent(AgentOptions o) {
     signals.cancel();
   });
   io.run();
+  // The router mapping goes with the agent (bounded: each protocol's timeout).
+  if (d->port_mapping) (void)unmap(*d->port_mapping);
   return rc;
 }
 }  // namespace
@@ -249,7 +281,9 @@ Runner add_agent_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--once", o->once, "Exit after the first connection attempt and its session (exit 1 if it failed)");
   cmd->add_flag("--json", o->json,
-                "One JSON object per event: registered, connected (path punched), message, closed (reason, "
+                "One JSON object per event: registered (mapped, nat, port_mapping{protocol, external, lifetime_s} or "
+                "null, port_mapping_note), connected (method: direct, port-mapped, simultaneous, birthday-*, relay), "
+                "message, closed (reason, "
                 "established, peer_authenticated, handshake_ms, session_ms), failed, refused, rate-limited, "
                 "mapping-changed, error");
   cmd->footer("Example:\n  natpunch agent --server 203.0.113.1:3478 --id home --allow phone --json");

@@ -6,7 +6,9 @@
 #include "cli/device.h"
 #include "cli/punch_options.h"
 #include "io/endpoint.h"
+#include "io/relay_fallback.h"
 #include "io/session_runner.h"
+#include "io/socket_path.h"
 #include "io/traversal.h"
 
 namespace natpunch::cli {
@@ -25,6 +27,8 @@ struct ConnectOptions {
   int attempts = 3;
   double hold_s = 0;  // keep the path open this long after connecting (keepalives, echo), then close
   bool json = false;
+  bool no_relay = false;    // --no-relay: direct paths only
+  bool relay_only = false;  // --relay-only: skip punching (tests, and networks known to defeat it)
 };
 
 struct ConnectReport {
@@ -36,6 +40,68 @@ struct ConnectReport {
 
 nlohmann::json key_json(const std::optional<PublicKey>& k) {
   return k ? nlohmann::json(to_hex(*k)) : nlohmann::json(nullptr);
+}
+
+struct SessionContext {
+  const ConnectOptions* o = nullptr;
+  const DeviceKey* key = nullptr;
+  std::optional<PublicKey> pinned;
+  steady_clock::time_point start, deadline;
+  std::uint64_t packets = 0;  // before the session
+};
+
+// The QUIC session (TLS 1.3) on the path found, direct or relayed: the peer must prove it holds the
+// key its ID is bound to (from the peer-info, or --peer-key), or the handshake fails: never a
+// plaintext path. Completes `rep` (the path's fields are in it already).
+asio::awaitable<ConnectReport> run_session(ConnectReport rep, DatagramPath& path, SocketAddress remote, PeerInfo info,
+                                           SessionContext c) {
+  const auto& o = *c.o;
+  SessionOptions sopt;
+  sopt.key = c.key;
+  sopt.peer_key = c.pinned ? c.pinned : info.peer_key;
+  auto left = std::max(milliseconds(1000), std::chrono::duration_cast<milliseconds>(c.deadline - steady_clock::now()));
+  std::optional<std::string> message;
+  if (!o.message.empty()) message = o.message;
+  if (o.hold_s > 0) {
+    // Held open like an agent's session: a keepalive after each second of quiet, given up after
+    // 5 s without a word from the peer.
+    sopt.keepalive = milliseconds(1000);
+    sopt.idle_timeout = milliseconds(5000);
+  }
+  auto session = co_await run_client_session(path, remote, info.token, sopt, message,
+                                             std::min(left, milliseconds(15000)),
+                                             milliseconds(static_cast<long long>(o.hold_s * 1000)));
+  auto packets = c.packets + session.summary.packets_sent;
+  rep.j["packets_sent"] = packets;
+  rep.j["session"] = {{"protocol", "QUIC v1, TLS 1.3"},
+                      {"established", session.summary.established},
+                      {"peer_authenticated", session.summary.peer_authenticated},
+                      {"pinned_key", key_json(sopt.peer_key)},
+                      {"pinned_from", c.pinned ? "--peer-key" : (info.peer_key ? "peer-info" : "none")},
+                      {"peer_key", key_json(session.summary.peer_certificate_key)},
+                      {"handshake_ms", session.summary.handshake.count()}};
+  rep.j["elapsed_ms"] = std::chrono::duration_cast<milliseconds>(steady_clock::now() - c.start).count();
+  if (!session.error.empty()) {
+    rep.j["ok"] = false;
+    rep.j["error"] = session.error;
+    rep.human = "natpunch: could not connect to '" + o.peer + "': " + session.error;
+    co_return rep;
+  }
+  rep.human += session.summary.peer_authenticated
+                   ? "\n  session: QUIC + TLS 1.3, peer authenticated by its key " +
+                         to_hex(*session.summary.peer_certificate_key).substr(0, 16) + "…"
+                   : "\n  session: QUIC + TLS 1.3, encrypted but NOT authenticated (the peer has no key "
+                     "bound to its ID; pin one with --peer-key)";
+  if (session.reply) {
+    rep.j["reply"] = *session.reply;
+    rep.human += "\n  echo: \"" + *session.reply + "\"";
+  }
+  if (o.hold_s > 0) rep.j["hold_ended"] = session.hold_ended;
+  rep.ok = true;
+  rep.exit_code = kExitOk;
+  rep.human += "\n  total " + std::to_string(rep.j["elapsed_ms"].get<long long>()) + " ms, " +
+               std::to_string(packets) + " packets, attempt " + std::to_string(rep.j["attempts"].get<int>());
+  co_return rep;
 }
 
 asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const PunchTuning& tuning,
@@ -60,14 +126,21 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
     co_return fail_with("--peer '" + o.peer + "' is not a valid ID");
   }
 
+  rep.j["port_mapping"] = port_mapping_json(d);
   TraversalOptions topt;
+  topt.self_port_mapped = registered_port_mapping(d);
   topt.tuning = tuning;
   topt.method = method;
-  topt.deadline = deadline;
+  // Punching leaves the relay time to work in, when it may be needed.
+  auto relay_reserve = o.no_relay ? milliseconds(0) : std::min(milliseconds(8000), std::chrono::duration_cast<milliseconds>(deadline - start) / 3);
+  topt.deadline = deadline - relay_reserve;
   if (!o.json) topt.on_progress = [](const std::string& line) { std::cerr << "\r  " << line << "\033[K" << std::flush; };
 
   std::uint64_t packets = 0;
   std::string last_error = "no attempt made";
+  std::optional<PeerInfo> last_info;  // of the last attempt the server introduced
+  SessionContext ctx{&o, d.key.get(), pinned, start, deadline, 0};
+  // 1. Direct paths (unless --relay-only), each attempt from the connect request.
   for (int attempt = 1; attempt <= o.attempts && steady_clock::now() < deadline; ++attempt) {
     rep.j["attempts"] = attempt;
     // A named request: GCC 12 destroys braced temporaries inside co_await expressions twice.
@@ -82,6 +155,11 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
     }
     rep.j["relay_offered"] = info->turn ? nlohmann::json(info->turn->server.to_string()) : nlohmann::json(nullptr);
     rep.j["nat"]["peer"] = nat_json(info->peer_nat);
+    last_info = *info;
+    if (o.relay_only) {
+      last_error = "--relay-only";
+      break;
+    }
     auto path = co_await punch_path(*d.client, d.id, d.nat, d.mapped, *info, topt);
     if (!o.json) std::cerr << "\r\033[K" << std::flush;
     packets += path.packets_sent;
@@ -99,60 +177,47 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
                   {"local", local},
                   {"remote", path.outcome.remote.to_string()},
                   {"public", path.outcome.self_public.port ? nlohmann::json(path.outcome.self_public.to_string()) : nlohmann::json(nullptr)},
+                  {"relay", nullptr},
                   {"punch_ms", path.outcome.elapsed.count()},
                   {"probes_sent", path.outcome.probes_sent}});
     rep.human = "connected to '" + o.peer + "' by " + std::string(to_string(path.outcome.method)) + "\n  path: " +
                 local + " <-> " + path.outcome.remote.to_string() +
                 "\n  punching took " + std::to_string(path.outcome.elapsed.count()) + " ms, " +
                 std::to_string(path.outcome.probes_sent) + " probes";
-    // The path carries a QUIC session (TLS 1.3): the peer must prove it holds the key its ID is
-    // bound to (from the peer-info, or --peer-key), or the handshake fails: never a plaintext path.
-    SessionOptions sopt;
-    sopt.key = d.key.get();
-    sopt.peer_key = pinned ? pinned : info->peer_key;
-    auto left = std::max(milliseconds(1000), std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now()));
-    std::optional<std::string> message;
-    if (!o.message.empty()) message = o.message;
-    if (o.hold_s > 0) {
-      // Held open like an agent's session: a keepalive after each second of quiet, given up after
-      // 5 s without a word from the peer.
-      sopt.keepalive = milliseconds(1000);
-      sopt.idle_timeout = milliseconds(5000);
-    }
-    auto session = co_await run_client_session(sock, path.outcome.remote, info->token, sopt, message,
-                                               std::min(left, milliseconds(15000)),
-                                               milliseconds(static_cast<long long>(o.hold_s * 1000)));
-    packets += session.summary.packets_sent;
-    rep.j["packets_sent"] = packets;
-    rep.j["session"] = {{"protocol", "QUIC v1, TLS 1.3"},
-                        {"established", session.summary.established},
-                        {"peer_authenticated", session.summary.peer_authenticated},
-                        {"pinned_key", key_json(sopt.peer_key)},
-                        {"pinned_from", pinned ? "--peer-key" : (info->peer_key ? "peer-info" : "none")},
-                        {"peer_key", key_json(session.summary.peer_certificate_key)},
-                        {"handshake_ms", session.summary.handshake.count()}};
-    if (!session.error.empty()) {
-      rep.j["ok"] = false;
-      co_return fail_with(session.error);
-    }
-    rep.human += session.summary.peer_authenticated
-                     ? "\n  session: QUIC + TLS 1.3, peer authenticated by its key " +
-                           to_hex(*session.summary.peer_certificate_key).substr(0, 16) + "…"
-                     : "\n  session: QUIC + TLS 1.3, encrypted but NOT authenticated (the peer has no key "
-                       "bound to its ID; pin one with --peer-key)";
-    if (session.reply) {
-      rep.j["reply"] = *session.reply;
-      rep.human += "\n  echo: \"" + *session.reply + "\"";
-    }
-    if (o.hold_s > 0) rep.j["hold_ended"] = session.hold_ended;
-    rep.ok = true;
-    rep.exit_code = kExitOk;
-    rep.j["elapsed_ms"] = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count();
-    rep.human += "\n  total " + std::to_string(rep.j["elapsed_ms"].get<long long>()) + " ms, " +
-                 std::to_string(packets) + " packets, attempt " + std::to_string(rep.j["attempts"].get<int>());
-    co_return rep;
+    SocketPath direct(sock);
+    ctx.packets = packets;
+    co_return co_await run_session(std::move(rep), direct, path.outcome.remote, *info, ctx);
   }
   rep.j["packets_sent"] = packets;
+  // 2. The relay, only when no direct path was found (or asked for with --relay-only) and the
+  //    server offered one.
+  if (!o.no_relay && last_info && last_info->turn && steady_clock::now() < deadline) {
+    if (!o.json) std::cerr << "  no direct path (" << last_error << "); relaying through "
+                           << last_info->turn->server.to_string() << std::endl;
+    auto relayed = co_await open_relayed_path(*d.client, d.id, *last_info, deadline);
+    packets += relayed.packets_sent;
+    rep.j["packets_sent"] = packets;
+    if (!relayed.error.empty()) {
+      co_return fail_with(o.relay_only ? relayed.error : last_error + "; then the relay failed: " + relayed.error);
+    }
+    rep.j.update({{"ok", true},
+                  {"method", "relay"},
+                  {"local", relayed.relayed.to_string()},
+                  {"remote", relayed.remote.to_string()},
+                  {"public", nullptr},
+                  {"relay", relayed.relayed.to_string()},
+                  {"relay_server", last_info->turn->server.to_string()},
+                  {"relay_ms", relayed.elapsed.count()},
+                  {"direct_error", o.relay_only ? nlohmann::json(nullptr) : nlohmann::json(last_error)}});
+    rep.human = "connected to '" + o.peer + "' through the relay " + last_info->turn->server.to_string() +
+                "\n  path: relayed address " + relayed.relayed.to_string() + " <-> " + relayed.remote.to_string() +
+                (o.relay_only ? std::string() : "\n  no direct path: " + last_error);
+    ctx.packets = packets;
+    auto result = co_await run_session(std::move(rep), *relayed.path, relayed.remote, relayed.info, ctx);
+    relayed.path->close();
+    co_return result;
+  }
+  if (o.relay_only && last_info && !last_info->turn) last_error = "the rendezvous server offers no relay (--relay-only)";
   co_return fail_with(last_error);
 }
 
@@ -170,6 +235,8 @@ int run_connect(const ConnectOptions& o) {
     if (!pinned) return report_failure(o.json, "--peer-key must be 64 hex digits (as `natpunch key` prints)", kExitUsage);
   }
   if (o.hold_s < 0 || o.hold_s > 3600) return report_failure(o.json, "--hold must be in [0, 3600]", kExitUsage);
+  if (o.no_relay && o.relay_only)
+    return report_failure(o.json, "--no-relay and --relay-only exclude each other", kExitUsage);
   asio::io_context io;
   auto d = open_device(io, o.device);
   if (!d) {
@@ -177,6 +244,7 @@ int run_connect(const ConnectOptions& o) {
     return report_failure(o.json, usage ? d.error().substr(7) : d.error(), usage ? kExitUsage : kExitFailed);
   }
   auto rep = run_to_completion(io, run(*d, o, tuning->first, tuning->second, pinned));
+  if (d->port_mapping) (void)unmap(*d->port_mapping);  // bounded: each protocol's timeout
   if (o.json) std::cout << rep.j.dump() << std::endl;
   else (rep.ok ? std::cout : std::cerr) << rep.human << std::endl;
   return rep.exit_code;
@@ -199,11 +267,20 @@ Runner add_connect_command(CLI::App& app) {
                   "Seconds to keep the path open after connecting (keepalives, echo) before closing it")
       ->capture_default_str();
   add_punch_options(*cmd, o->punch);
+  cmd->add_flag("--no-relay", o->no_relay,
+                "Direct paths only: never fall back to the TURN relay the server offers");
+  cmd->add_flag("--relay-only", o->relay_only,
+                "Skip punching and connect through the TURN relay the server offers (tests; networks that defeat "
+                "every punch)");
   cmd->add_flag("--json", o->json,
-                "Print one JSON object: ok, peer, method, local, remote, elapsed_ms, packets_sent, attempts, "
-                "nat{self,peer}, session{protocol, established, peer_authenticated, pinned_key, pinned_from, peer_key, "
-                "handshake_ms}, reply (error when ok is false)");
-  cmd->footer("Once a path is punched, a QUIC session (TLS 1.3) runs on it; the peer must present the key its\n"
+                "Print one JSON object: ok, peer, method (direct, port-mapped, simultaneous, birthday-*, relay), "
+                "local, remote, public, relay (our relayed address when method is relay, else null), relay_server, "
+                "relay_offered, port_mapping (our router mapping, or null), elapsed_ms, packets_sent, attempts, nat{self,peer}, session{protocol, established, "
+                "peer_authenticated, pinned_key, pinned_from, peer_key, handshake_ms}, reply (error when ok is false)");
+  cmd->footer("Direct methods come first, cheapest first (a router port mapping, punching); only when none finds\n"
+              "a path, or none can for this pair of NATs, the session goes through the TURN relay the server\n"
+              "offers (method \"relay\").\n"
+              "Once a path is found, a QUIC session (TLS 1.3) runs on it; the peer must present the key its\n"
               "ID is bound to (or --peer-key), else the handshake fails and nothing is sent.\n"
               "Exit status: 0 connected (and echoed, with --message), 1 failed, 2 usage error.\n"
               "Example:\n  natpunch connect --server 203.0.113.1:3478 --id phone --peer home --message hello --json");

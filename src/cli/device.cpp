@@ -1,10 +1,13 @@
 #include "cli/device.h"
 
+#include <future>
+
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "identity/key_store.h"
 #include "io/endpoint.h"
 #include "io/local_addresses.h"
+#include "io/awaitable.h"
 #include "io/nat_discovery_runner.h"
 
 namespace natpunch::cli {
@@ -21,6 +24,16 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o) {
                  "This device's identity key (created, mode 0600, when missing; default "
                  "$NATPUNCH_KEY_DIR/device.key or ~/.config/natpunch/device.key); signs register and connect");
   cmd.add_flag("!--no-key", o.use_key, "Register and connect unsigned (refused for an ID already bound to a key)");
+  cmd.add_option("--port-mapping", o.port_mapping,
+                 "Ask the router to map a public port to the main socket and register it (peers try it first): "
+                 "auto (PCP, then NAT-PMP, then UPnP-IGD), pcp, nat-pmp, upnp-igd, or off. Only behind a NAT and "
+                 "never for a loopback server")
+      ->check(CLI::IsMember({"auto", "off", "pcp", "nat-pmp", "upnp-igd"}))
+      ->capture_default_str();
+  cmd.add_option("--port-mapping-lifetime", o.port_mapping_lifetime_s,
+                 "Seconds of mapping asked for; renewed at half, deleted on exit")
+      ->check(CLI::Range(60u, 86400u))
+      ->capture_default_str();
 }
 
 Result<Device, std::string> open_device(asio::io_context& io, const DeviceOptions& o) {
@@ -48,13 +61,107 @@ asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, cons
   std::vector<SocketAddress> locals;
   for (const auto& a : local_addresses(port))
     if (a.family == from_endpoint(d.client->server()).family && locals.size() < kMaxLocalAddresses) locals.push_back(a);
+  // The router mapping is asked for while discovery runs (both take a while), but never toward a
+  // loopback server: no router is involved, and the gateway would be the host's real one.
+  // One protocol after the other (asked at once, two of them could map the same socket on one
+  // gateway, and deleting the spare one would delete the kept one), each bounded.
+  std::future<Result<PortMapping, std::vector<MapAttempt>>> mapping;
+  bool want_mapping = rediscover && !d.port_mapping && o.port_mapping != "off" &&
+                      !d.client->server().address().is_loopback() && d.client->server().address().is_v4();
+  if (want_mapping) {
+    PortMapRequest req;
+    req.internal_port = port;
+    req.lifetime = std::chrono::seconds(o.port_mapping_lifetime_s);
+    req.only = parse_map_protocol(o.port_mapping);
+    req.timeout = std::chrono::milliseconds(1000);
+    mapping = std::async(std::launch::async, [req] { return map_port(req); });
+  }
   if (o.discover && rediscover) d.nat = co_await discover_nat(*d.client, locals);
+  if (mapping.valid()) {
+    // Bounded by map_port's own timeouts; waited for without blocking the event loop.
+    asio::steady_timer poll(d.client->socket().get_executor());
+    while (mapping.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      poll.expires_after(std::chrono::milliseconds(20));
+      co_await poll.async_wait(use_nothrow);
+    }
+    auto got = mapping.get();
+    if (got) {
+      d.port_mapping = std::move(*got);
+      d.port_mapping_renew_at = std::chrono::steady_clock::now() + d.port_mapping->lifetime / 2;
+    } else {
+      d.port_mapping_note = "no port mapping:";
+      for (const auto& a : got.error()) d.port_mapping_note += " " + std::string(to_string(a.protocol)) + ": " + a.error + ";";
+    }
+  }
   RegisterRequest req{d.id, locals, std::nullopt, d.nat, o.allow};
+  // Registered only on the public IP the server sees: a mapping on another IP sits behind a further
+  // NAT (carrier-grade NAT) and does not reach the internet.
+  auto advertise = [&] {
+    if (d.port_mapping && (d.mapped.is_unspecified() || d.port_mapping->external.same_ip(d.mapped)))
+      req.port_mapped = d.port_mapping->external;
+  };
+  advertise();
   auto r = co_await d.client->register_device(req);
   if (!r) co_return fail("registration failed: " + r.error().message());
   d.mapped = r->response.mapped;
   d.ttl_s = r->response.lifetime_s;
+  if (d.port_mapping && !d.port_mapping->external.same_ip(d.mapped)) {
+    d.port_mapping_note = "the router's mapping " + d.port_mapping->external.to_string() +
+                          " is not on our public IP " + d.mapped.to_string() + " (a further NAT): not registered";
+    req.port_mapped.reset();
+    auto again = co_await d.client->register_device(req);  // withdraw it
+    if (!again) co_return fail("registration failed: " + again.error().message());
+  } else if (d.port_mapping && !req.port_mapped) {
+    advertise();  // the first registration of this device: now that the public IP is known
+    auto again = co_await d.client->register_device(req);
+    if (!again) co_return fail("registration failed: " + again.error().message());
+  }
   co_return true;
+}
+
+namespace {
+template <typename F>
+asio::awaitable<decltype(std::declval<F>()())> off_loop(asio::any_io_executor ex, F f) {
+  auto job = std::async(std::launch::async, std::move(f));
+  asio::steady_timer poll(ex);
+  while (job.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    poll.expires_after(std::chrono::milliseconds(20));
+    co_await poll.async_wait(use_nothrow);
+  }
+  co_return job.get();
+}
+}  // namespace
+
+asio::awaitable<void> renew_port_mapping_if_due(Device& d) {
+  if (!d.port_mapping || std::chrono::steady_clock::now() < d.port_mapping_renew_at) co_return;
+  auto m = *d.port_mapping;
+  auto r = co_await off_loop(d.client->socket().get_executor(), [&m] { return renew(m); });
+  if (r) {
+    d.port_mapping = m;
+    d.port_mapping_renew_at = std::chrono::steady_clock::now() + m.lifetime / 2;
+  } else {
+    d.port_mapping_note = "port mapping renewal failed: " + r.error();
+    d.port_mapping.reset();
+  }
+}
+
+asio::awaitable<void> release_port_mapping(Device& d) {
+  if (!d.port_mapping) co_return;
+  auto m = *d.port_mapping;
+  d.port_mapping.reset();
+  co_await off_loop(d.client->socket().get_executor(), [&m] { return unmap(m); });
+}
+
+std::optional<SocketAddress> registered_port_mapping(const Device& d) {
+  if (!d.port_mapping || !d.port_mapping->external.same_ip(d.mapped)) return std::nullopt;
+  return d.port_mapping->external;
+}
+
+nlohmann::json port_mapping_json(const Device& d) {
+  if (!registered_port_mapping(d)) return nullptr;
+  return {{"protocol", to_string(d.port_mapping->protocol)},
+          {"external", d.port_mapping->external.to_string()},
+          {"lifetime_s", d.port_mapping->lifetime.count()}};
 }
 
 nlohmann::json nat_json(const std::optional<NatBehavior>& n) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "identity/device_key.h"
+#include "io/port_mapper.h"
 #include "io/rendezvous_client.h"
 #include "wire/nat_behavior.h"
 
@@ -21,6 +22,11 @@ struct Device {
   std::optional<NatBehavior> nat;
   SocketAddress mapped;  // as the server saw the main socket at registration
   std::uint32_t ttl_s = 0;
+  // The router's port mapping for the main socket (UPnP-IGD, NAT-PMP or PCP), registered as
+  // NP-PORT-MAPPED; deleted by release_port_mapping().
+  std::optional<PortMapping> port_mapping;
+  std::string port_mapping_note;  // why there is none (no gateway offers one, behind a further NAT, off)
+  std::chrono::steady_clock::time_point port_mapping_renew_at{};
 };
 
 struct DeviceOptions {
@@ -34,6 +40,9 @@ struct DeviceOptions {
   // Registered as NP-ALLOW: who may connect to this device. Nobody unless a command says otherwise
   // (connect answers no one; the agent takes --allow / --allow-any).
   std::optional<AllowList> allow = AllowList{};
+  // --port-mapping: ask the router for a mapping of the main socket (auto: PCP, NAT-PMP, UPnP-IGD).
+  std::string port_mapping = "auto";
+  std::uint32_t port_mapping_lifetime_s = 3600;
 };
 
 void add_device_options(CLI::App& cmd, DeviceOptions& o);
@@ -44,6 +53,15 @@ Result<Device, std::string> open_device(asio::io_context& io, const DeviceOption
 asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, const DeviceOptions& o,
                                                                  bool rediscover = true);
 
+// Renews the port mapping when half its lifetime has passed (a blocking call, bounded, off the event
+// loop); a failed renewal drops the mapping (the next registration no longer advertises it).
+asio::awaitable<void> renew_port_mapping_if_due(Device& d);
+// Deletes the port mapping (on exit).
+asio::awaitable<void> release_port_mapping(Device& d);
+
 nlohmann::json nat_json(const std::optional<NatBehavior>& n);
+nlohmann::json port_mapping_json(const Device& d);
+// The mapping as registered (on our public IP), for the punch plan; nullopt otherwise.
+std::optional<SocketAddress> registered_port_mapping(const Device& d);
 
 }  // namespace natpunch::cli

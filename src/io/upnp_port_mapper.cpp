@@ -35,8 +35,12 @@ struct Igd {
 Result<Igd, std::string> find_igd(const asio::ip::address_v4& gateway, std::chrono::milliseconds timeout) {
   int error = 0;
   const int delay_ms = static_cast<int>(std::clamp<long long>(timeout.count(), 100, 5000));
+  // One search, for the IGD device type: upnpDiscover() searches four types in turn, each waiting
+  // the whole delay, so a network without an IGD cost four times the timeout. An IGD:2 answers an
+  // IGD:1 search too (UPnP Device Architecture: a device answers searches for earlier versions).
+  static const char* const kTypes[] = {"urn:schemas-upnp-org:device:InternetGatewayDevice:1", nullptr};
   std::unique_ptr<UPNPDev, FreeDevlist> devices(
-      ::upnpDiscover(delay_ms, nullptr, nullptr, UPNP_LOCAL_PORT_ANY, 0, 2, &error));
+      ::upnpDiscoverDevices(kTypes, delay_ms, nullptr, nullptr, UPNP_LOCAL_PORT_ANY, 0, 2, &error, 0));
   if (!devices) {
     std::string e = "UPnP-IGD: no answer to SSDP discovery within " + seconds_text(std::chrono::milliseconds(delay_ms));
     if (error != UPNPDISCOVER_SUCCESS) e += " (discovery error " + std::to_string(error) + ")";
