@@ -40,3 +40,38 @@ OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home --k
   --no-discover --message relay-offer --timeout 10 --json) || fail "connect failed: $OUT"
 [[ "$(json_field "$OUT" relay_offered)" == "127.0.0.1:$TURN_PORT" ]] || fail "no relay offered in the peer-info: $OUT"
 pass "natpunch server offers the coturn relay 127.0.0.1:$TURN_PORT with the peer-info"
+
+# The relay fallback end to end on loopback: connect --relay-only skips punching, allocates on
+# coturn with the offered credentials, and the agent reaches it through the relay; the echo comes
+# back inside the same authenticated QUIC session. Usage errors and a server without a relay.
+expect_exit 2 "--no-relay with --relay-only" "$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home \
+  --no-relay --relay-only
+[[ "$OUT" == *"exclude each other"* ]] || fail "--no-relay --relay-only: unclear error: $OUT"
+spawn "$WORK/home2.log" "$WORK/home2.err" "$NATPUNCH" agent --server "127.0.0.1:$rport" --id home2 --allow-any \
+  --key-file "$WORK/home.key" --no-discover --once --run-for 20 --json
+home2_registered() { grep -q '"event":"registered"' "$WORK/home2.log"; }
+wait_until 10 home2_registered || fail "the second agent did not register"
+OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home2 --key-file "$WORK/phone.key" \
+  --no-discover --relay-only --message through-the-relay --timeout 15 --json) || fail "connect --relay-only failed: $OUT"
+[[ "$(json_field "$OUT" method)" == relay ]] || fail "connect --relay-only: method is not relay: $OUT"
+[[ "$(json_field "$OUT" relay)" == 127.0.0.1:* ]] || fail "connect --relay-only: no relayed address: $OUT"
+[[ "$(json_field "$OUT" relay_server)" == "127.0.0.1:$TURN_PORT" ]] || fail "connect --relay-only: wrong relay: $OUT"
+[[ "$(json_field "$OUT" reply)" == through-the-relay ]] || fail "connect --relay-only: no echo: $OUT"
+[[ "$OUT" == *'"peer_authenticated":true'* ]] || fail "connect --relay-only: session not authenticated: $OUT"
+home2_done() { grep -q '"event":"closed"' "$WORK/home2.log"; }
+wait_until 10 home2_done || fail "the agent never closed its relayed session"
+grep '"event":"connected"' "$WORK/home2.log" | grep -q '"method":"relay"' || fail "the agent did not connect by relay: $(cat "$WORK/home2.log")"
+grep -q '"event":"message"' "$WORK/home2.log" || fail "the agent got no message through the relay"
+pass "connect --relay-only: QUIC through coturn, echoed, peer authenticated on both sides"
+
+start_natpunch_server plain --listen 127.0.0.1:0 --log-level warn
+pport=$(listening_port plain 127.0.0.1)
+spawn "$WORK/home3.log" "$WORK/home3.err" "$NATPUNCH" agent --server "127.0.0.1:$pport" --id home3 --allow-any \
+  --key-file "$WORK/home.key" --no-discover --once --run-for 10 --json
+home3_registered() { grep -q '"event":"registered"' "$WORK/home3.log"; }
+wait_until 10 home3_registered || fail "the third agent did not register"
+rc=0
+OUT=$("$NATPUNCH" connect --server "127.0.0.1:$pport" --id phone --peer home3 --key-file "$WORK/phone.key" \
+  --no-discover --relay-only --timeout 5 --json) || rc=$?
+[[ $rc -eq 1 && "$(json_field "$OUT" error)" == *"offers no relay"* ]] || fail "--relay-only without a relay: rc $rc: $OUT"
+pass "--relay-only against a server without --turn fails with a clear reason"
