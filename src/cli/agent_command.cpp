@@ -30,6 +30,7 @@ struct AgentOptions {
   std::vector<std::string> allow;  // --allow: the peers that may connect (nobody when empty)
   bool allow_any = false;          // --allow-any: an open device
   int max_sprays_per_minute = 6;   // per peer
+  bool no_relay = false;           // --no-relay: refuse relayed attempts (direct paths only)
 };
 
 class EventLog {
@@ -124,6 +125,11 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
     if (!allow.allows(info->peer)) {
       log.emit({{"event", "refused"}, {"peer", info->peer.value}, {"reason", "not in --allow"}},
                "refused a connection from '" + info->peer.value + "': not in --allow");
+      continue;
+    }
+    if (o.no_relay && info->peer_relayed) {
+      log.emit({{"event", "refused"}, {"peer", info->peer.value}, {"reason", "relayed attempt (--no-relay)"}},
+               "refused a relayed connection from '" + info->peer.value + "': --no-relay");
       continue;
     }
     if (!budget.take(info->peer.value, steady_clock::now())) {
@@ -279,6 +285,8 @@ Runner add_agent_command(CLI::App& app) {
   cmd->add_option("--max-sprays-per-minute", o->max_sprays_per_minute,
                   "Connection attempts (each a spray of probes) answered per peer per minute; more are ignored")
       ->capture_default_str();
+  cmd->add_flag("--no-relay", o->no_relay,
+                "Refuse relayed attempts (an initiator that found no direct path and waits at a TURN relay)");
   cmd->add_flag("--once", o->once, "Exit after the first connection attempt and its session (exit 1 if it failed)");
   cmd->add_flag("--json", o->json,
                 "One JSON object per event: registered (mapped, nat, port_mapping{protocol, external, lifetime_s} or "

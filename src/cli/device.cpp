@@ -56,6 +56,26 @@ Result<Device, std::string> open_device(asio::io_context& io, const DeviceOption
   return d;
 }
 
+namespace {
+// Waits for a blocking job running on its own thread (the port mapper: bounded by its timeouts)
+// without blocking the event loop.
+template <typename T>
+asio::awaitable<T> wait_for(std::future<T>& job, asio::any_io_executor ex) {
+  asio::steady_timer poll(ex);
+  while (job.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    poll.expires_after(std::chrono::milliseconds(20));
+    co_await poll.async_wait(use_nothrow);
+  }
+  co_return job.get();
+}
+
+template <typename F>
+asio::awaitable<decltype(std::declval<F>()())> off_loop(asio::any_io_executor ex, F f) {
+  auto job = std::async(std::launch::async, std::move(f));
+  co_return co_await wait_for(job, ex);
+}
+}  // namespace
+
 asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, const DeviceOptions& o, bool rediscover) {
   auto port = d.client->local_address().port;
   std::vector<SocketAddress> locals;
@@ -78,13 +98,7 @@ asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, cons
   }
   if (o.discover && rediscover) d.nat = co_await discover_nat(*d.client, locals);
   if (mapping.valid()) {
-    // Bounded by map_port's own timeouts; waited for without blocking the event loop.
-    asio::steady_timer poll(d.client->socket().get_executor());
-    while (mapping.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-      poll.expires_after(std::chrono::milliseconds(20));
-      co_await poll.async_wait(use_nothrow);
-    }
-    auto got = mapping.get();
+    auto got = co_await wait_for(mapping, d.client->socket().get_executor());
     if (got) {
       d.port_mapping = std::move(*got);
       d.port_mapping_renew_at = std::chrono::steady_clock::now() + d.port_mapping->lifetime / 2;
@@ -119,18 +133,6 @@ asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, cons
   co_return true;
 }
 
-namespace {
-template <typename F>
-asio::awaitable<decltype(std::declval<F>()())> off_loop(asio::any_io_executor ex, F f) {
-  auto job = std::async(std::launch::async, std::move(f));
-  asio::steady_timer poll(ex);
-  while (job.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-    poll.expires_after(std::chrono::milliseconds(20));
-    co_await poll.async_wait(use_nothrow);
-  }
-  co_return job.get();
-}
-}  // namespace
 
 asio::awaitable<void> renew_port_mapping_if_due(Device& d) {
   if (!d.port_mapping || std::chrono::steady_clock::now() < d.port_mapping_renew_at) co_return;

@@ -75,3 +75,17 @@ OUT=$("$NATPUNCH" connect --server "127.0.0.1:$pport" --id phone --peer home3 --
   --no-discover --relay-only --timeout 5 --json) || rc=$?
 [[ $rc -eq 1 && "$(json_field "$OUT" error)" == *"offers no relay"* ]] || fail "--relay-only without a relay: rc $rc: $OUT"
 pass "--relay-only against a server without --turn fails with a clear reason"
+
+# An agent with --no-relay refuses the relayed attempt (event refused); the initiator gives up on
+# the relay within its --timeout and says why.
+spawn "$WORK/home4.log" "$WORK/home4.err" "$NATPUNCH" agent --server "127.0.0.1:$rport" --id home4 --allow-any \
+  --key-file "$WORK/home.key" --no-discover --no-relay --run-for 15 --json
+home4_registered() { grep -q '"event":"registered"' "$WORK/home4.log"; }
+wait_until 10 home4_registered || fail "the --no-relay agent did not register"
+rc=0
+OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home4 --key-file "$WORK/phone.key" \
+  --no-discover --relay-only --timeout 4 --json) || rc=$?
+[[ $rc -eq 1 && "$(json_field "$OUT" error)" == *"never reached our relayed address"* ]] ||
+  fail "connect --relay-only to a --no-relay agent: rc $rc: $OUT"
+grep -q '"reason":"relayed attempt (--no-relay)"' "$WORK/home4.log" || fail "the --no-relay agent did not refuse: $(cat "$WORK/home4.log")"
+pass "agent --no-relay refuses a relayed attempt; the initiator fails within its --timeout"
