@@ -201,7 +201,11 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
               {"established", summary.established},
               {"peer_authenticated", summary.peer_authenticated},
               {"handshake_ms", summary.handshake.count()},
-              {"session_ms", session_ms}},
+              {"session_ms", session_ms},
+              {"datagrams",
+               {{"received", summary.datagrams.received},
+                {"duplicates", summary.datagrams.duplicates},
+                {"missing", summary.datagrams.highest - summary.datagrams.received}}}},
              "session with '" + info->peer.value + "' ended: " + summary.ended +
                  (summary.established ? (summary.peer_authenticated ? " (QUIC, peer authenticated)"
                                                                     : " (QUIC, peer NOT authenticated: it has no key)")
@@ -291,7 +295,7 @@ Runner add_agent_command(CLI::App& app) {
   cmd->add_flag("--json", o->json,
                 "One JSON object per event: registered (mapped, nat, port_mapping{protocol, external, lifetime_s} or "
                 "null, port_mapping_note), connected (method: direct, port-mapped, simultaneous, birthday-*, relay), "
-                "message, closed (reason, "
+                "message, closed (reason, datagrams{received, duplicates, missing}, "
                 "established, peer_authenticated, handshake_ms, session_ms), failed, refused, rate-limited, "
                 "mapping-changed, error");
   cmd->footer("Example:\n  natpunch agent --server 203.0.113.1:3478 --id home --allow phone --json");

@@ -29,6 +29,8 @@ struct ConnectOptions {
   bool json = false;
   bool no_relay = false;    // --no-relay: direct paths only
   bool relay_only = false;  // --relay-only: skip punching (tests, and networks known to defeat it)
+  std::uint32_t datagrams = 0;        // --datagrams: numbered DATAGRAMs during the hold
+  int datagram_interval_ms = 5;
 };
 
 struct ConnectReport {
@@ -67,6 +69,8 @@ asio::awaitable<ConnectReport> run_session(ConnectReport rep, DatagramPath& path
     // 5 s without a word from the peer.
     sopt.keepalive = milliseconds(1000);
     sopt.idle_timeout = milliseconds(5000);
+    sopt.datagrams = o.datagrams;
+    sopt.datagram_interval = milliseconds(o.datagram_interval_ms);
   }
   auto session = co_await run_client_session(path, remote, info.token, sopt, message,
                                              std::min(left, milliseconds(15000)),
@@ -80,6 +84,9 @@ asio::awaitable<ConnectReport> run_session(ConnectReport rep, DatagramPath& path
                       {"pinned_from", c.pinned ? "--peer-key" : (info.peer_key ? "peer-info" : "none")},
                       {"peer_key", key_json(session.summary.peer_certificate_key)},
                       {"handshake_ms", session.summary.handshake.count()}};
+  if (o.datagrams > 0)
+    rep.j["session"]["datagrams"] = {{"sent", session.summary.datagrams.sent},
+                                     {"refused", session.summary.datagrams.refused}};
   rep.j["elapsed_ms"] = std::chrono::duration_cast<milliseconds>(steady_clock::now() - c.start).count();
   if (!session.error.empty()) {
     rep.j["ok"] = false;
@@ -235,6 +242,11 @@ int run_connect(const ConnectOptions& o) {
     if (!pinned) return report_failure(o.json, "--peer-key must be 64 hex digits (as `natpunch key` prints)", kExitUsage);
   }
   if (o.hold_s < 0 || o.hold_s > 3600) return report_failure(o.json, "--hold must be in [0, 3600]", kExitUsage);
+  if (o.datagrams > 0 && o.hold_s <= 0)
+    return report_failure(o.json, "--datagrams needs --hold (they are sent while the session is held)", kExitUsage);
+  if (o.datagrams > kMaxCountedDatagrams || o.datagram_interval_ms < 1 || o.datagram_interval_ms > 10000)
+    return report_failure(o.json, "--datagrams must be at most " + std::to_string(kMaxCountedDatagrams) +
+                                      " and --datagram-interval 1..10000 ms", kExitUsage);
   if (o.no_relay && o.relay_only)
     return report_failure(o.json, "--no-relay and --relay-only exclude each other", kExitUsage);
   asio::io_context io;
@@ -267,6 +279,12 @@ Runner add_connect_command(CLI::App& app) {
                   "Seconds to keep the path open after connecting (keepalives, echo) before closing it")
       ->capture_default_str();
   add_punch_options(*cmd, o->punch);
+  cmd->add_option("--datagrams", o->datagrams,
+                  "During --hold, send this many numbered QUIC DATAGRAMs (the agent counts them on arrival: "
+                  "received, duplicates, missing in its closed event)")
+      ->capture_default_str();
+  cmd->add_option("--datagram-interval", o->datagram_interval_ms, "Milliseconds between two --datagrams")
+      ->capture_default_str();
   cmd->add_flag("--no-relay", o->no_relay,
                 "Direct paths only: never fall back to the TURN relay the server offers");
   cmd->add_flag("--relay-only", o->relay_only,
@@ -276,7 +294,7 @@ Runner add_connect_command(CLI::App& app) {
                 "Print one JSON object: ok, peer, method (direct, port-mapped, simultaneous, birthday-*, relay), "
                 "local, remote, public, relay (our relayed address when method is relay, else null), relay_server, "
                 "relay_offered, port_mapping (our router mapping, or null), elapsed_ms, packets_sent, attempts, nat{self,peer}, session{protocol, established, "
-                "peer_authenticated, pinned_key, pinned_from, peer_key, handshake_ms}, reply (error when ok is false)");
+                "peer_authenticated, pinned_key, pinned_from, peer_key, handshake_ms, datagrams{sent, refused}}, reply (error when ok is false)");
   cmd->footer("Direct methods come first, cheapest first (a router port mapping, punching); only when none finds\n"
               "a path, or none can for this pair of NATs, the session goes through the TURN relay the server\n"
               "offers (method \"relay\").\n"

@@ -30,7 +30,7 @@ void answer_late_probe(DatagramPath& path, ByteView bytes, const SocketAddress& 
 
 asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, const AttemptToken& token,
                                     const TimePoint& hard_end, const TimePoint& close_at, const bool& stopping,
-                                    std::uint64_t& sent, const SessionStep& step) {
+                                    std::uint64_t& sent, const SessionStep& step, const SessionTick& tick) {
   auto send = [&](std::vector<OutPacket> packets) {
     for (auto& p : packets) {
       path.send(p.to, p.bytes);
@@ -40,6 +40,8 @@ asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, co
   send(session.start(Clock::now()));
   for (;;) {
     for (auto& e : session.take_events()) send(step(e));
+    std::optional<TimePoint> tick_at;
+    if (tick && !session.closed()) tick_at = tick(Clock::now());
     send(session.flush(Clock::now()));
     if (session.closed()) break;
     auto now = Clock::now();
@@ -51,6 +53,7 @@ asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, co
     // Wake at the session's deadline, the ends, and at least every 250 ms to notice `stopping`.
     auto wake = std::min({hard_end, close_at, now + milliseconds(250)});
     if (auto d = session.next_deadline()) wake = std::min(wake, *d);
+    if (tick_at) wake = std::min(wake, std::max(*tick_at, now));
     auto r = co_await path.receive(wake);
     now = Clock::now();
     if (r.status == PathReceive::Status::Closed) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "io/awaitable.h"
@@ -20,9 +21,12 @@ namespace natpunch {
 // `close_at` (which `step` may move) the session is closed normally ("done"); at `hard_end` as a
 // failure ("time limit reached"); when `stopping` turns true ("stopped", checked every 250 ms); when
 // the path closes (its reason, or "stopped"). `sent` counts the datagrams sent.
+// `tick` (optional) runs on every pass too, may act on the session (e.g. send a DATAGRAM) and
+// returns when it wants to run next (nullopt: no wish).
 using SessionStep = std::function<std::vector<OutPacket>(const SessionEvent&)>;
+using SessionTick = std::function<std::optional<TimePoint>(TimePoint now)>;
 asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, const AttemptToken& token,
                                     const TimePoint& hard_end, const TimePoint& close_at, const bool& stopping,
-                                    std::uint64_t& sent, const SessionStep& step);
+                                    std::uint64_t& sent, const SessionStep& step, const SessionTick& tick = {});
 
 }  // namespace natpunch

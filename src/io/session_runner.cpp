@@ -5,6 +5,7 @@
 
 namespace natpunch {
 
+
 using asio::ip::udp;
 using std::chrono::milliseconds;
 
@@ -22,6 +23,19 @@ SessionConfig config_for(SessionRole role, const DatagramPath& path, const Socke
   c.keepalive = o.keepalive;
   c.initial_rtt = o.initial_rtt;
   return c;
+}
+
+// Sends the next numbered DATAGRAMs that are due; returns when the next one is.
+std::optional<TimePoint> stream_datagrams(QuicSession& session, const SessionOptions& o, TimePoint started,
+                                          DatagramCount& count, TimePoint now) {
+  std::uint64_t done = count.sent + count.refused;
+  while (done < o.datagrams && now >= started + o.datagram_interval * done) {
+    if (session.send_datagram(numbered_datagram(done))) ++count.sent;
+    else ++count.refused;
+    ++done;
+  }
+  if (done >= o.datagrams) return std::nullopt;
+  return started + o.datagram_interval * done;
 }
 
 void summarize(const QuicSession& s, SessionSummary& out) {
@@ -52,10 +66,16 @@ asio::awaitable<ExchangeResult> run_client_session(DatagramPath& path, const Soc
   auto close_at = TimePoint::max();
   bool holding = false;
   // Done with the exchange: close now, or hold the session open (then no hard end applies).
+  std::optional<TimePoint> stream_from;  // the numbered DATAGRAMs start with the hold
   auto finish = [&] {
     close_at = Clock::now() + hold;
     holding = hold.count() > 0;
     if (holding) hard_end = TimePoint::max();
+    if (holding && options.datagrams > 0) stream_from = Clock::now();
+  };
+  auto tick = [&](TimePoint now) -> std::optional<TimePoint> {
+    if (!stream_from) return std::nullopt;
+    return stream_datagrams(session, options, *stream_from, result.summary.datagrams, now);
   };
   co_await drive_session(path, session, token, hard_end, close_at, never_stop, result.summary.packets_sent,
                  [&](const SessionEvent& e) -> std::vector<OutPacket> {
@@ -67,9 +87,12 @@ asio::awaitable<ExchangeResult> run_client_session(DatagramPath& path, const Soc
                      ++result.summary.messages;
                      result.reply = std::string(reinterpret_cast<const char*>(e.data.data()), e.data.size());
                      finish();
+                   } else if (e.kind == SessionEvent::Kind::Datagram) {
+                     result.summary.datagrams.count(e.data);
                    }
                    return {};
-                 });
+                 },
+                 tick);
   summarize(session, result.summary);
   if (holding) result.hold_ended = session.close_info() && session.close_info()->reason != "done"
                                        ? session.close_info()->reason
@@ -94,6 +117,7 @@ asio::awaitable<SessionSummary> run_server_session(DatagramPath& path, const Soc
   auto& session = **created;
   const auto never = TimePoint::max();
   co_await drive_session(path, session, token, never, never, stopping, summary.packets_sent, [&](const SessionEvent& e) -> std::vector<OutPacket> {
+    if (e.kind == SessionEvent::Kind::Datagram) summary.datagrams.count(e.data);
     if (e.kind != SessionEvent::Kind::Message) return {};
     ++summary.messages;
     session.reply(e.stream, e.data);

@@ -9,10 +9,12 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "identity/device_key.h"
 #include "io/awaitable.h"
 #include "io/datagram_path.h"
+#include "session/datagram_count.h"
 #include "session/quic_session.h"
 #include "wire/control_messages.h"
 
@@ -25,7 +27,13 @@ struct SessionOptions {
   std::chrono::milliseconds idle_timeout{30000};
   std::chrono::milliseconds keepalive{15000};
   std::chrono::milliseconds initial_rtt{100};
+  // The initiator's numbered DATAGRAM stream during a hold (tests of a path, and of a path change):
+  // `datagrams` frames, one every `datagram_interval`, each carrying its sequence number (8 bytes,
+  // big-endian) first. The receiving side counts them (SessionSummary::datagrams).
+  std::uint32_t datagrams = 0;
+  std::chrono::milliseconds datagram_interval{5};
 };
+
 
 struct SessionSummary {
   bool established = false;
@@ -35,6 +43,7 @@ struct SessionSummary {
   std::uint64_t messages = 0;
   std::uint64_t packets_sent = 0;
   std::optional<CloseInfo> closed;
+  DatagramCount datagrams;
   std::string ended;  // in words: "closed by peer", "idle timeout: …", "stopped", a handshake failure
 };
 

@@ -64,6 +64,22 @@ grep '"event":"connected"' "$WORK/home2.log" | grep -q '"method":"relay"' || fai
 grep -q '"event":"message"' "$WORK/home2.log" || fail "the agent got no message through the relay"
 pass "connect --relay-only: QUIC through coturn, echoed, peer authenticated on both sides"
 
+# Numbered DATAGRAMs through the relay (loopback is lossless): every one arrives, exactly once.
+spawn "$WORK/home5.log" "$WORK/home5.err" "$NATPUNCH" agent --server "127.0.0.1:$rport" --id home5 --allow-any \
+  --key-file "$WORK/home.key" --no-discover --once --run-for 20 --json
+home5_registered() { grep -q '"event":"registered"' "$WORK/home5.log"; }
+wait_until 10 home5_registered || fail "the fifth agent did not register"
+OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home5 --key-file "$WORK/phone.key" \
+  --no-discover --relay-only --hold 3 --datagrams 300 --datagram-interval 5 --timeout 15 --json) ||
+  fail "connect --relay-only --datagrams failed: $OUT"
+[[ "$(json_field "$OUT" session.datagrams.sent)" == 300 ]] || fail "not all 300 datagrams were sent: $OUT"
+home5_done() { grep -q '"event":"closed"' "$WORK/home5.log"; }
+wait_until 10 home5_done || fail "the agent never closed the datagram session"
+closed=$(grep '"event":"closed"' "$WORK/home5.log")
+[[ "$(json_field "$closed" datagrams.received)" == 300 && "$(json_field "$closed" datagrams.duplicates)" == 0 &&
+   "$(json_field "$closed" datagrams.missing)" == 0 ]] || fail "datagrams through the relay: $closed"
+pass "300 numbered DATAGRAMs through coturn: 300 received, none duplicated, none missing"
+
 start_natpunch_server plain --listen 127.0.0.1:0 --log-level warn
 pport=$(listening_port plain 127.0.0.1)
 spawn "$WORK/home3.log" "$WORK/home3.err" "$NATPUNCH" agent --server "127.0.0.1:$pport" --id home3 --allow-any \

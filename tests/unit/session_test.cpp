@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "identity/device_key.h"
+#include "session/datagram_count.h"
 #include "session/quic_session.h"
 #include "session/stun_demux.h"
 #include "wire/builder.h"
@@ -330,6 +331,29 @@ TEST(StunDemux, StunMessagesAreStunAndQuicPacketsOfManyConnectionsAreNot) {
   std::array<std::byte, 8> cid{};
   cid[3] = std::byte{0x21}, cid[4] = std::byte{0x12}, cid[5] = std::byte{0xA4}, cid[6] = std::byte{0x42};
   EXPECT_TRUE(cid_mimics_stun(cid));
+}
+
+}  // namespace
+}  // namespace natpunch
+
+namespace natpunch {
+namespace {
+
+// The numbered DATAGRAM stream's counter: distinct ones, repeats, gaps; short payloads and
+// sequence numbers beyond the bound are not counted (its memory stays bounded).
+TEST(DatagramCount, CountsDistinctRepeatsAndGaps) {
+  DatagramCount c;
+  for (std::uint64_t seq : {0u, 1u, 2u, 2u, 5u, 1u}) c.count(numbered_datagram(seq));
+  EXPECT_EQ(c.received, 4u);
+  EXPECT_EQ(c.duplicates, 2u);
+  EXPECT_EQ(c.highest, 6u);
+  EXPECT_EQ(c.highest - c.received, 2u);  // 3 and 4 missing
+  c.count(Bytes(7));
+  c.count(numbered_datagram(kMaxCountedDatagrams));
+  EXPECT_EQ(c.received, 4u);
+  EXPECT_EQ(numbered_datagram(0x0102030405060708ull),
+            (Bytes{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}, std::byte{6},
+                   std::byte{7}, std::byte{8}}));
 }
 
 }  // namespace
