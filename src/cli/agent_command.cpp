@@ -168,6 +168,17 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
                "connected to '" + info->peer.value + "' through its relayed address " +
                    info->peer_relayed->to_string() + " in " + std::to_string(ms) + " ms");
       session_started = steady_clock::now();
+      // While relayed, probe the initiator's own mapping: if a direct path opens, the initiator
+      // moves the session to it (make-before-break) and we log the upgrade.
+      sopt.direct_probe_to = info->peer_mapped;
+      sopt.on_path_change = [&log, &session_started, peer = info->peer.value](const SocketAddress& from,
+                                                                             const SocketAddress& to) {
+        auto after = std::chrono::duration_cast<milliseconds>(steady_clock::now() - session_started).count();
+        log.emit({{"event", "upgraded"}, {"peer", peer}, {"method", "direct"}, {"from", from.to_string()},
+                  {"remote", to.to_string()}, {"after_ms", after}},
+                 "session with '" + peer + "' moved from the relay (" + from.to_string() + ") to a direct path (" +
+                     to.to_string() + ") after " + std::to_string(after) + " ms");
+      };
       ran = co_await run_server_session(d.client->socket(), *info->peer_relayed, info->token, sopt, on_message,
                                         stopping);
     }
@@ -202,6 +213,7 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
               {"peer_authenticated", summary.peer_authenticated},
               {"handshake_ms", summary.handshake.count()},
               {"session_ms", session_ms},
+              {"path_changes", summary.path_changes},
               {"datagrams",
                {{"received", summary.datagrams.received},
                 {"duplicates", summary.datagrams.duplicates},
@@ -295,7 +307,8 @@ Runner add_agent_command(CLI::App& app) {
   cmd->add_flag("--json", o->json,
                 "One JSON object per event: registered (mapped, nat, port_mapping{protocol, external, lifetime_s} or "
                 "null, port_mapping_note), connected (method: direct, port-mapped, simultaneous, birthday-*, relay), "
-                "message, closed (reason, datagrams{received, duplicates, missing}, "
+                "upgraded (a relayed session moved to a direct path: from, remote, after_ms), message, closed (reason, "
+                "datagrams{received, duplicates, missing}, path_changes, "
                 "established, peer_authenticated, handshake_ms, session_ms), failed, refused, rate-limited, "
                 "mapping-changed, error");
   cmd->footer("Example:\n  natpunch agent --server 203.0.113.1:3478 --id home --allow phone --json");

@@ -2,6 +2,8 @@
 
 #include "io/session_driver.h"
 #include "io/socket_path.h"
+#include "io/stun_client.h"
+#include "wire/punch_packet.h"
 
 namespace natpunch {
 
@@ -23,6 +25,15 @@ SessionConfig config_for(SessionRole role, const DatagramPath& path, const Socke
   c.keepalive = o.keepalive;
   c.initial_rtt = o.initial_rtt;
   return c;
+}
+
+Bytes encode_probe(const AttemptToken& token, const SocketAddress& to, std::uint32_t sequence) {
+  PunchPacket p;
+  p.token = token;
+  p.stage = PunchStage::Probe;
+  p.target = to;
+  p.sequence = sequence;
+  return encode_punch(p, random_transaction_id());
 }
 
 // Sends the next numbered DATAGRAMs that are due; returns when the next one is.
@@ -116,14 +127,36 @@ asio::awaitable<SessionSummary> run_server_session(DatagramPath& path, const Soc
   }
   auto& session = **created;
   const auto never = TimePoint::max();
-  co_await drive_session(path, session, token, never, never, stopping, summary.packets_sent, [&](const SessionEvent& e) -> std::vector<OutPacket> {
-    if (e.kind == SessionEvent::Kind::Datagram) summary.datagrams.count(e.data);
-    if (e.kind != SessionEvent::Kind::Message) return {};
-    ++summary.messages;
-    session.reply(e.stream, e.data);
-    if (on_message) on_message(std::string(reinterpret_cast<const char*>(e.data.data()), e.data.size()));
-    return {};
-  });
+  auto current = remote;
+  std::uint32_t probes = 0;
+  auto next_probe = Clock::now();
+  auto tick = [&](TimePoint now) -> std::optional<TimePoint> {
+    if (session.established() && session.remote() != current) {
+      ++summary.path_changes;
+      if (options.on_path_change) options.on_path_change(current, session.remote());
+      current = session.remote();
+    }
+    if (!options.direct_probe_to || probes >= options.direct_probes || !session.established() ||
+        current != remote)
+      return std::nullopt;  // not relayed, out of probes, or already moved
+    if (now >= next_probe) {
+      path.send(*options.direct_probe_to, encode_probe(token, *options.direct_probe_to, ++probes));
+      ++summary.packets_sent;
+      next_probe = now + options.direct_probe_interval;
+    }
+    return next_probe;
+  };
+  co_await drive_session(
+      path, session, token, never, never, stopping, summary.packets_sent,
+      [&](const SessionEvent& e) -> std::vector<OutPacket> {
+        if (e.kind == SessionEvent::Kind::Datagram) summary.datagrams.count(e.data);
+        if (e.kind != SessionEvent::Kind::Message) return {};
+        ++summary.messages;
+        session.reply(e.stream, e.data);
+        if (on_message) on_message(std::string(reinterpret_cast<const char*>(e.data.data()), e.data.size()));
+        return {};
+      },
+      tick);
   summarize(session, summary);
   co_return summary;
 }

@@ -32,6 +32,14 @@ struct SessionOptions {
   // big-endian) first. The receiving side counts them (SessionSummary::datagrams).
   std::uint32_t datagrams = 0;
   std::chrono::milliseconds datagram_interval{5};
+  // While the session runs on a relayed path: punch probes (the session's attempt token) toward
+  // the peer's public mapping, to open our NAT for a direct path the peer may move the session to
+  // (the peer acks them; see relay_fallback.h). At most `direct_probes`, one per interval.
+  std::optional<SocketAddress> direct_probe_to;
+  std::chrono::milliseconds direct_probe_interval{500};
+  std::uint32_t direct_probes = 120;
+  // Called when the session's peer address changes (the peer moved the session to another path).
+  std::function<void(const SocketAddress& from, const SocketAddress& to)> on_path_change;
 };
 
 
@@ -44,6 +52,7 @@ struct SessionSummary {
   std::uint64_t packets_sent = 0;
   std::optional<CloseInfo> closed;
   DatagramCount datagrams;
+  std::uint32_t path_changes = 0;
   std::string ended;  // in words: "closed by peer", "idle timeout: …", "stopped", a handshake failure
 };
 
