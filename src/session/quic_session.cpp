@@ -320,6 +320,7 @@ std::vector<OutPacket> QuicSession::on_datagram(ByteView bytes, const SocketAddr
 
 std::vector<OutPacket> QuicSession::on_timer(TimePoint now) {
   last_now_ = now;
+  last_timer_ = now;
   if (closed_) return {};
   if (!impl_->conn) {
     if (now - started_ >= config_.handshake_timeout) {
@@ -367,7 +368,9 @@ std::optional<TimePoint> QuicSession::next_deadline() const {
   if (!impl_->conn) return started_ + config_.handshake_timeout;
   auto e = ngtcp2_conn_get_expiry(impl_->conn);
   std::optional<TimePoint> next;
-  if (e != UINT64_MAX) next = from_ts(e);
+  // ngtcp2 0.12 reports a retired connection ID's expiry as retired + PTO but removes it only
+  // after that instant: a deadline the last on_timer() already handled is due just after it.
+  if (e != UINT64_MAX) next = std::max(from_ts(e), last_timer_ + std::chrono::nanoseconds(1));
   if (established_) {
     auto idle = last_heard_ + config_.idle_timeout;
     if (!next || idle < *next) next = idle;
@@ -438,16 +441,22 @@ std::vector<OutPacket> QuicSession::write(TimePoint now) {
   auto ts = to_ts(now);
   // Datagrams first, one per packet: they are the latency-sensitive traffic.
   std::size_t taken = 0;
-  for (; taken < datagrams_out_.size(); ++taken) {
+  for (int guard = 0; taken < datagrams_out_.size() && guard < 1024; ++guard) {
     auto& d = datagrams_out_[taken];
     ngtcp2_vec vec{reinterpret_cast<uint8_t*>(d.data()), d.size()};
     int accepted = 0;
     auto n = ngtcp2_conn_writev_datagram(impl_->conn, &ps.path, &pi, buf.data(), buf.size(), &accepted,
                                          NGTCP2_WRITE_DATAGRAM_FLAG_NONE, taken, &vec, 1, ts);
     if (n == 0) break;  // congestion-limited: keep the rest for the next write
-    if (n < 0) continue;  // the peer takes no DATAGRAM frames, or this one is too big: dropped
+    if (n < 0) {        // the peer takes no DATAGRAM frames, or this one is too big: dropped
+      ++taken;
+      continue;
+    }
     auto* p = reinterpret_cast<const std::byte*>(buf.data());
     out.push_back({from_sockaddr(ps.path.remote), Bytes(p, p + n)});
+    // ngtcp2 may have written a packet of its own instead (PATH_CHALLENGE, PATH_RESPONSE, a PMTU
+    // probe, an ACK while pacing): the datagram is still ours to send.
+    if (accepted) ++taken;
   }
   datagrams_out_.erase(datagrams_out_.begin(), datagrams_out_.begin() + static_cast<std::ptrdiff_t>(taken));
   for (int guard = 0; guard < 1024; ++guard) {

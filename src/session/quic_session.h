@@ -124,6 +124,7 @@ class QuicSession {
   TimePoint started_;
   TimePoint last_now_;
   TimePoint last_heard_;  // the last packet from the peer that ngtcp2 accepted
+  TimePoint last_timer_;  // the last on_timer()
   SocketAddress remote_;
   bool established_ = false;
   bool pin_checked_ = false;
