@@ -111,8 +111,30 @@ int QuicSession::Impl::stream_close(ngtcp2_conn* conn, uint32_t, int64_t stream,
   return 0;
 }
 
+// The outcome of a path validation. A success needs no event here: the path switch it brings (if
+// any) is seen by sync_path(). A failure leaves the session where it is (a client's migration never
+// switched; a server that followed a new address falls back to the old one, which sync_path() sees).
+int QuicSession::Impl::path_validation(ngtcp2_conn*, uint32_t, const ngtcp2_path* path,
+                                       ngtcp2_path_validation_result res, void* user_data) {
+  auto& s = *of(user_data).self;
+  if (res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) return 0;
+  SessionEvent e{SessionEvent::Kind::PathValidationFailed, -1, {}, {}, from_sockaddr(path->local),
+                 from_sockaddr(path->remote)};
+  e.reason = res == NGTCP2_PATH_VALIDATION_RESULT_ABORTED
+                 ? "path validation of " + e.local.to_string() + " -> " + e.remote.to_string() + " was abandoned"
+                 : "no answer to path validation on " + e.local.to_string() + " -> " + e.remote.to_string();
+  if (s.config_.role == SessionRole::Client) s.migrating_ = false;
+  s.events_.push_back(std::move(e));
+  return 0;
+}
+
 QuicSession::QuicSession(const SessionConfig& config, TimePoint now)
-    : config_(config), impl_(std::make_unique<Impl>()), started_(now), last_now_(now), remote_(config.remote) {
+    : config_(config),
+      impl_(std::make_unique<Impl>()),
+      started_(now),
+      last_now_(now),
+      local_(config.local),
+      remote_(config.remote) {
   impl_->self = this;
   impl_->ref.get_conn = &Impl::get_conn;
   impl_->ref.user_data = impl_.get();
@@ -157,6 +179,7 @@ void common_callbacks(ngtcp2_callbacks& cb) {
   cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
   cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
   cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+  cb.path_validation = &QuicSession::Impl::path_validation;
 }
 }  // namespace
 
@@ -182,7 +205,8 @@ Result<bool, std::string> QuicSession::init_client(TimePoint now) {
   return true;
 }
 
-Result<bool, std::string> QuicSession::init_server(ByteView first, const SocketAddress& from, TimePoint now) {
+Result<bool, std::string> QuicSession::init_server(ByteView first, const SocketAddress& local_addr,
+                                                   const SocketAddress& from, TimePoint now) {
   ngtcp2_pkt_hd hd;
   if (ngtcp2_accept(&hd, reinterpret_cast<const uint8_t*>(first.data()), first.size()) != 0)
     return fail(std::string("not a QUIC Initial"));
@@ -196,8 +220,9 @@ Result<bool, std::string> QuicSession::init_server(ByteView first, const SocketA
   params.original_dcid = hd.dcid;
   ngtcp2_cid scid;
   random_cid(scid, kCidLength);
+  local_ = local_addr;
   remote_ = from;
-  SockAddr local(config_.local), remote(from);
+  SockAddr local(local_addr), remote(from);
   ngtcp2_path path{local.addr(), remote.addr(), nullptr};
   int rv = ngtcp2_conn_server_new(&impl_->conn, &hd.scid, &scid, &path, hd.version, &cb, &st, &params, nullptr,
                                   impl_.get());
@@ -212,6 +237,19 @@ void QuicSession::mark_established() {
   established_ = true;
   handshake_time_ = duration_cast<milliseconds>(last_now_ - started_);
   events_.push_back({SessionEvent::Kind::Established, -1, {}, {}});
+}
+
+// Follows ngtcp2's current path: a validated migration (client), or the client's newest packets
+// from a new address and a fallback from it (server).
+void QuicSession::sync_path() {
+  if (!impl_->conn) return;
+  const ngtcp2_path* path = ngtcp2_conn_get_path(impl_->conn);
+  auto local = from_sockaddr(path->local), remote = from_sockaddr(path->remote);
+  if (local == local_ && remote == remote_) return;
+  local_ = local;
+  remote_ = remote;
+  if (config_.role == SessionRole::Client) migrating_ = false;  // the client's path moves only by migrate()
+  events_.push_back({SessionEvent::Kind::PathChanged, -1, {}, {}, local, remote});
 }
 
 void QuicSession::set_closed(CloseInfo info) {
@@ -238,7 +276,7 @@ std::vector<OutPacket> QuicSession::write_close(const ngtcp2_connection_close_er
                                               to_ts(now));
   if (n > 0) {
     auto* p = reinterpret_cast<const std::byte*>(buf.data());
-    out.push_back({remote_, Bytes(p, p + n)});
+    out.push_back({from_sockaddr(ps.path.remote), Bytes(p, p + n), from_sockaddr(ps.path.local)});
   }
   return out;
 }
@@ -261,19 +299,25 @@ std::vector<OutPacket> QuicSession::fail_with(int liberr, CloseInfo info, TimePo
 }
 
 std::vector<OutPacket> QuicSession::on_datagram(ByteView bytes, const SocketAddress& from, TimePoint now) {
+  return on_datagram(bytes, config_.local, from, now);
+}
+
+std::vector<OutPacket> QuicSession::on_datagram(ByteView bytes, const SocketAddress& local_addr,
+                                                const SocketAddress& from, TimePoint now) {
   last_now_ = now;
   if (closed_) return {};
   if (!impl_->conn) {
     // A server waits for the client's Initial; anything else (a stray or forged packet) is ignored.
-    if (config_.role != SessionRole::Server || !init_server(bytes, from, now)) return {};
+    if (config_.role != SessionRole::Server || !init_server(bytes, local_addr, from, now)) return {};
   }
-  SockAddr local(config_.local), remote(from);
+  SockAddr local(local_addr), remote(from);
   ngtcp2_path path{local.addr(), remote.addr(), nullptr};
   ngtcp2_pkt_info pi{};
   int rv = ngtcp2_conn_read_pkt(impl_->conn, &path, &pi, reinterpret_cast<const uint8_t*>(bytes.data()),
                                 bytes.size(), to_ts(now));
   if (rv == 0) {
     last_heard_ = now;
+    sync_path();
     return write(now);
   }
   CloseInfo info;
@@ -320,6 +364,7 @@ std::vector<OutPacket> QuicSession::on_datagram(ByteView bytes, const SocketAddr
 
 std::vector<OutPacket> QuicSession::on_timer(TimePoint now) {
   last_now_ = now;
+  last_timer_ = now;
   if (closed_) return {};
   if (!impl_->conn) {
     if (now - started_ >= config_.handshake_timeout) {
@@ -367,7 +412,9 @@ std::optional<TimePoint> QuicSession::next_deadline() const {
   if (!impl_->conn) return started_ + config_.handshake_timeout;
   auto e = ngtcp2_conn_get_expiry(impl_->conn);
   std::optional<TimePoint> next;
-  if (e != UINT64_MAX) next = from_ts(e);
+  // ngtcp2 0.12 reports a retired connection ID's expiry as retired + PTO but removes it only
+  // after that instant: a deadline the last on_timer() already handled is due just after it.
+  if (e != UINT64_MAX) next = std::max(from_ts(e), last_timer_ + std::chrono::nanoseconds(1));
   if (established_) {
     auto idle = last_heard_ + config_.idle_timeout;
     if (!next || idle < *next) next = idle;
@@ -408,6 +455,37 @@ std::vector<OutPacket> QuicSession::flush(TimePoint now) {
   return write(now);
 }
 
+Result<bool, std::string> QuicSession::migrate(const SocketAddress& local, const SocketAddress& remote, TimePoint now) {
+  last_now_ = now;
+  if (closed_) return fail(std::string("the session is closed"));
+  if (config_.role != SessionRole::Client)
+    return fail(std::string("only the QUIC client (the initiator) can migrate a connection; a server follows it"));
+  // RFC 9000 §9: no migration before the handshake is confirmed (the client's `established`).
+  if (!impl_->conn || !established_) return fail(std::string("cannot migrate before the handshake is confirmed"));
+  if (local.family != remote.family)
+    return fail("cannot migrate to " + local.to_string() + " -> " + remote.to_string() + ": mixed address families");
+  if (local == local_ && remote == remote_)
+    return fail("already on the path " + local.to_string() + " -> " + remote.to_string());
+  SockAddr l(local), r(remote);
+  ngtcp2_path path{l.addr(), r.addr(), nullptr};
+  int rv = ngtcp2_conn_initiate_migration(impl_->conn, &path, to_ts(now));
+  switch (rv) {
+    case 0:
+      migrating_ = true;
+      return true;
+    case NGTCP2_ERR_CONN_ID_BLOCKED:
+      return fail(std::string("no spare connection ID from the server yet (they follow the handshake): try again"));
+    case NGTCP2_ERR_INVALID_ARGUMENT:
+      return fail("cannot migrate from the current local address " + local_.to_string() +
+                  ": a new path needs a new local address (ngtcp2 0.12)");
+    case NGTCP2_ERR_INVALID_STATE:
+      return fail(std::string("ngtcp2 refused the migration: the server disabled active migration, or the "
+                              "handshake is not confirmed"));
+    default:
+      return fail(std::string("ngtcp2 refused the migration: ") + ngtcp2_strerror(rv));
+  }
+}
+
 std::vector<OutPacket> QuicSession::close(TimePoint now, std::string reason) {
   last_now_ = now;
   std::vector<OutPacket> out;
@@ -438,16 +516,22 @@ std::vector<OutPacket> QuicSession::write(TimePoint now) {
   auto ts = to_ts(now);
   // Datagrams first, one per packet: they are the latency-sensitive traffic.
   std::size_t taken = 0;
-  for (; taken < datagrams_out_.size(); ++taken) {
+  for (int guard = 0; taken < datagrams_out_.size() && guard < 1024; ++guard) {
     auto& d = datagrams_out_[taken];
     ngtcp2_vec vec{reinterpret_cast<uint8_t*>(d.data()), d.size()};
     int accepted = 0;
     auto n = ngtcp2_conn_writev_datagram(impl_->conn, &ps.path, &pi, buf.data(), buf.size(), &accepted,
                                          NGTCP2_WRITE_DATAGRAM_FLAG_NONE, taken, &vec, 1, ts);
     if (n == 0) break;  // congestion-limited: keep the rest for the next write
-    if (n < 0) continue;  // the peer takes no DATAGRAM frames, or this one is too big: dropped
+    if (n < 0) {        // the peer takes no DATAGRAM frames, or this one is too big: dropped
+      ++taken;
+      continue;
+    }
     auto* p = reinterpret_cast<const std::byte*>(buf.data());
-    out.push_back({from_sockaddr(ps.path.remote), Bytes(p, p + n)});
+    out.push_back({from_sockaddr(ps.path.remote), Bytes(p, p + n), from_sockaddr(ps.path.local)});
+    // ngtcp2 may have written a packet of its own instead (PATH_CHALLENGE, PATH_RESPONSE, a PMTU
+    // probe, an ACK while pacing): the datagram is still ours to send.
+    if (accepted) ++taken;
   }
   datagrams_out_.erase(datagrams_out_.begin(), datagrams_out_.begin() + static_cast<std::ptrdiff_t>(taken));
   for (int guard = 0; guard < 1024; ++guard) {
@@ -490,10 +574,10 @@ std::vector<OutPacket> QuicSession::write(TimePoint now) {
     }
     if (n == 0) break;
     auto* p = reinterpret_cast<const std::byte*>(buf.data());
-    out.push_back({from_sockaddr(ps.path.remote), Bytes(p, p + n)});
+    out.push_back({from_sockaddr(ps.path.remote), Bytes(p, p + n), from_sockaddr(ps.path.local)});
   }
   ngtcp2_conn_update_pkt_tx_time(impl_->conn, ts);
-  if (!out.empty()) remote_ = out.back().to;
+  sync_path();  // a path validation may have ended while writing (ngtcp2 checks its timeout there)
   return out;
 }
 

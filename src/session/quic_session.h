@@ -6,6 +6,12 @@
 //
 // What the application sees: `established` once the peer is authenticated, whole messages on
 // bidirectional streams (one message per stream, ended by FIN), and `closed` with a reason.
+//
+// Paths (RFC 9000 §9): a path is (local, remote). Every packet says which local address it leaves
+// from and which remote it goes to, and the caller says on which local address a datagram arrived.
+// The client can move the connection make-before-break (migrate()): the old path carries the
+// traffic until the new one has answered a PATH_CHALLENGE; a server follows the client's newest
+// packets on their own (and validates the new address itself).
 #pragma once
 
 #include <chrono>
@@ -49,13 +55,20 @@ struct SessionConfig {
 struct OutPacket {
   SocketAddress to;
   Bytes bytes;
+  SocketAddress from;  // the local address it must leave from: the path's local (config.local unless migrated)
 };
 
 struct SessionEvent {
-  enum class Kind { Established, Message, Datagram, Closed } kind;
+  // PathChanged: the session's path is now (local, remote) — a migration validated and in use, or
+  // (server) the client's newest packets came from a new address. PathValidationFailed: the path
+  // (local, remote) did not answer its PATH_CHALLENGEs (or a newer migrate() replaced it); the
+  // session stays on its current path.
+  enum class Kind { Established, Message, Datagram, Closed, PathChanged, PathValidationFailed } kind;
   std::int64_t stream = -1;  // Message: the stream it came on (answer on the same stream)
   Bytes data;                // Message: the whole message; Datagram: one DATAGRAM frame's payload
-  std::string reason;        // Closed: why
+  std::string reason;        // Closed, PathValidationFailed: why
+  SocketAddress local;       // PathChanged, PathValidationFailed: the path's local address
+  SocketAddress remote;      //   and its remote address
 };
 
 // Why a session ended, in words a user can act on.
@@ -78,8 +91,12 @@ class QuicSession {
 
   // A client's first flight (Initial); nothing for a server, which waits for it.
   std::vector<OutPacket> start(TimePoint now);
-  // A QUIC datagram from the path (the io layer has already set STUN-framed ones aside).
+  // A QUIC datagram from the path (the io layer has already set STUN-framed ones aside), received
+  // on config.local.
   std::vector<OutPacket> on_datagram(ByteView bytes, const SocketAddress& from, TimePoint now);
+  // The same, received on the local address `local` (a socket or relayed address of this side).
+  std::vector<OutPacket> on_datagram(ByteView bytes, const SocketAddress& local, const SocketAddress& from,
+                                     TimePoint now);
   // Called at (or after) next_deadline(): retransmission, keepalive, idle and handshake timeouts.
   std::vector<OutPacket> on_timer(TimePoint now);
   std::optional<TimePoint> next_deadline() const;
@@ -93,6 +110,14 @@ class QuicSession {
   // Answers a message on the stream it arrived on.
   Result<std::int64_t, std::string> reply(std::int64_t stream, ByteView data);
   std::vector<OutPacket> flush(TimePoint now);
+  // Client only, once established (handshake confirmed): moves the connection to the path (local,
+  // remote), make-before-break. The current path keeps carrying everything while the new one is
+  // validated (PATH_CHALLENGE/PATH_RESPONSE, RFC 9000 §8.2); then local()/remote() change and a
+  // PathChanged event says so, or PathValidationFailed says the new path did not answer. `local`
+  // must differ from the current local address (ngtcp2 0.12 refuses a new remote from the same
+  // local); `remote` may differ from the current remote. The packets of the new path are flushed by
+  // the next call that returns packets. A migrate() while one is pending replaces it.
+  Result<bool, std::string> migrate(const SocketAddress& local, const SocketAddress& remote, TimePoint now);
   // Closes with NO_ERROR (application code 0): the packet that tells the peer.
   std::vector<OutPacket> close(TimePoint now, std::string reason = "closed");
 
@@ -103,7 +128,11 @@ class QuicSession {
   // The key the peer's certificate carried (after the handshake), and whether it was pinned.
   const std::optional<PublicKey>& peer_certificate_key() const { return seen_peer_key_; }
   bool peer_authenticated() const { return established_ && config_.peer_key.has_value(); }
+  // The current path: what ngtcp2 sends on (a migration changes it only once validated).
+  SocketAddress local() const { return local_; }
   SocketAddress remote() const { return remote_; }
+  // A migrate() waits for its path's validation.
+  bool migrating() const { return migrating_; }
   std::chrono::milliseconds handshake_time() const { return handshake_time_; }
 
   struct Impl;  // ngtcp2/GnuTLS callbacks reach the session through it
@@ -112,19 +141,24 @@ class QuicSession {
   QuicSession(const SessionConfig& config, TimePoint now);
   Result<bool, std::string> init_tls(const DeviceKey& key);
   Result<bool, std::string> init_client(TimePoint now);
-  Result<bool, std::string> init_server(ByteView first, const SocketAddress& from, TimePoint now);
+  Result<bool, std::string> init_server(ByteView first, const SocketAddress& local, const SocketAddress& from,
+                                        TimePoint now);
   std::vector<OutPacket> write(TimePoint now);
   std::vector<OutPacket> fail_with(int liberr, CloseInfo info, TimePoint now);
   std::vector<OutPacket> write_close(const ::ngtcp2_connection_close_error& ccerr, TimePoint now);
   void set_closed(CloseInfo info);
   void mark_established();
+  void sync_path();
 
   SessionConfig config_;
   std::unique_ptr<Impl> impl_;
   TimePoint started_;
   TimePoint last_now_;
   TimePoint last_heard_;  // the last packet from the peer that ngtcp2 accepted
+  TimePoint last_timer_;  // the last on_timer()
+  SocketAddress local_;   // the current path (ngtcp2_conn_get_path), as of the last call
   SocketAddress remote_;
+  bool migrating_ = false;
   bool established_ = false;
   bool pin_checked_ = false;
   std::optional<CloseInfo> closed_;

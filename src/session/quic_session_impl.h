@@ -48,6 +48,8 @@ struct QuicSession::Impl {
                               size_t len, void* user_data, void*);
   static int recv_datagram(ngtcp2_conn*, uint32_t, const uint8_t* data, size_t len, void* user_data);
   static int stream_close(ngtcp2_conn* conn, uint32_t, int64_t stream, uint64_t, void* user_data, void*);
+  static int path_validation(ngtcp2_conn*, uint32_t flags, const ngtcp2_path* path, ngtcp2_path_validation_result res,
+                             void* user_data);
 };
 
 }  // namespace natpunch

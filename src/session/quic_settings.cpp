@@ -22,6 +22,8 @@ void session_params(ngtcp2_transport_params& p, const SessionConfig& c) {
   p.max_idle_timeout = to_ns(c.idle_timeout);
   p.max_datagram_frame_size = kMaxSessionDatagram + 64;  // RFC 9221: payload + frame overhead
   p.active_connection_id_limit = 4;  // spare IDs so a path can change (migration, NAT rebinding)
+  // RFC 9000 §18.2: a server that sets this refuses the client's migrate(); 0 is also the default.
+  p.disable_active_migration = 0;
 }
 
 }  // namespace natpunch::quic
