@@ -9,6 +9,7 @@
 #include "io/relay_fallback.h"
 #include "io/session_runner.h"
 #include "io/socket_path.h"
+#include "io/upgrade_path.h"
 #include "io/traversal.h"
 
 namespace natpunch::cli {
@@ -31,6 +32,7 @@ struct ConnectOptions {
   bool relay_only = false;  // --relay-only: skip punching (tests, and networks known to defeat it)
   std::uint32_t datagrams = 0;        // --datagrams: numbered DATAGRAMs during the hold
   int datagram_interval_ms = 5;
+  bool no_upgrade = false;  // --no-upgrade: a relayed session stays relayed
 };
 
 struct ConnectReport {
@@ -50,6 +52,7 @@ struct SessionContext {
   std::optional<PublicKey> pinned;
   steady_clock::time_point start, deadline;
   std::uint64_t packets = 0;  // before the session
+  UpgradePath* upgrade = nullptr;  // a relayed session that keeps probing for a direct path
 };
 
 // The QUIC session (TLS 1.3) on the path found, direct or relayed: the peer must prove it holds the
@@ -72,6 +75,10 @@ asio::awaitable<ConnectReport> run_session(ConnectReport rep, DatagramPath& path
     sopt.datagrams = o.datagrams;
     sopt.datagram_interval = milliseconds(o.datagram_interval_ms);
   }
+  if (c.upgrade) {
+    sopt.direct_path = [u = c.upgrade] { return u->direct(); };
+    sopt.on_upgraded = [u = c.upgrade] { u->retire_relay(); };
+  }
   auto session = co_await run_client_session(path, remote, info.token, sopt, message,
                                              std::min(left, milliseconds(15000)),
                                              milliseconds(static_cast<long long>(o.hold_s * 1000)));
@@ -84,6 +91,18 @@ asio::awaitable<ConnectReport> run_session(ConnectReport rep, DatagramPath& path
                       {"pinned_from", c.pinned ? "--peer-key" : (info.peer_key ? "peer-info" : "none")},
                       {"peer_key", key_json(session.summary.peer_certificate_key)},
                       {"handshake_ms", session.summary.handshake.count()}};
+  if (c.upgrade) {
+    rep.j["upgrade"] = session.upgraded_to
+                           ? nlohmann::json{{"method", "direct"},
+                                            {"remote", session.upgraded_to->to_string()},
+                                            {"after_ms", session.upgraded_after.count()},
+                                            {"probes_sent", c.upgrade->probes_sent()}}
+                           : nlohmann::json(nullptr);
+    if (!session.upgraded_to && !session.upgrade_error.empty()) rep.j["upgrade_error"] = session.upgrade_error;
+    if (session.upgraded_to)
+      rep.human += "\n  upgraded to a direct path (" + session.upgraded_to->to_string() + ") after " +
+                   std::to_string(session.upgraded_after.count()) + " ms; the relay carried the session until then";
+  }
   if (o.datagrams > 0)
     rep.j["session"]["datagrams"] = {{"sent", session.summary.datagrams.sent},
                                      {"refused", session.summary.datagrams.refused}};
@@ -220,7 +239,22 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
                 "\n  path: relayed address " + relayed.relayed.to_string() + " <-> " + relayed.remote.to_string() +
                 (o.relay_only ? std::string() : "\n  no direct path: " + last_error);
     ctx.packets = packets;
-    auto result = co_await run_session(std::move(rep), *relayed.path, relayed.remote, relayed.info, ctx);
+    if (o.no_upgrade) {
+      auto result = co_await run_session(std::move(rep), *relayed.path, relayed.remote, relayed.info, ctx);
+      relayed.path->close();
+      co_return result;
+    }
+    // While relayed, the main socket keeps probing the peer's mapping (and LAN addresses) for a
+    // direct path; the session moves there make-before-break once the peer answers.
+    DirectProbing probing;
+    probing.token = relayed.info.token;
+    probing.candidates.push_back(last_info->peer_mapped);
+    for (const auto& l : last_info->peer_locals)
+      if (l.family == last_info->peer_mapped.family && probing.candidates.size() < 4) probing.candidates.push_back(l);
+    UpgradePath upgrade(*relayed.path, d.client->socket(), probing);
+    ctx.upgrade = &upgrade;
+    auto result = co_await run_session(std::move(rep), upgrade, relayed.remote, relayed.info, ctx);
+    co_await upgrade.stop();
     relayed.path->close();
     co_return result;
   }
@@ -285,6 +319,9 @@ Runner add_connect_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--datagram-interval", o->datagram_interval_ms, "Milliseconds between two --datagrams")
       ->capture_default_str();
+  cmd->add_flag("--no-upgrade", o->no_upgrade,
+                "Keep a relayed session on the relay (by default the main socket keeps probing the peer and the "
+                "session moves to a direct path, make-before-break, once one answers)");
   cmd->add_flag("--no-relay", o->no_relay,
                 "Direct paths only: never fall back to the TURN relay the server offers");
   cmd->add_flag("--relay-only", o->relay_only,
@@ -293,7 +330,7 @@ Runner add_connect_command(CLI::App& app) {
   cmd->add_flag("--json", o->json,
                 "Print one JSON object: ok, peer, method (direct, port-mapped, simultaneous, birthday-*, relay), "
                 "local, remote, public, relay (our relayed address when method is relay, else null), relay_server, "
-                "relay_offered, port_mapping (our router mapping, or null), elapsed_ms, packets_sent, attempts, nat{self,peer}, session{protocol, established, "
+                "relay_offered, upgrade (a relayed session moved to a direct path: method, remote, after_ms, probes_sent; or null), port_mapping (our router mapping, or null), elapsed_ms, packets_sent, attempts, nat{self,peer}, session{protocol, established, "
                 "peer_authenticated, pinned_key, pinned_from, peer_key, handshake_ms, datagrams{sent, refused}}, reply (error when ok is false)");
   cmd->footer("Direct methods come first, cheapest first (a router port mapping, punching); only when none finds\n"
               "a path, or none can for this pair of NATs, the session goes through the TURN relay the server\n"

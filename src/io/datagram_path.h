@@ -6,6 +6,7 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <optional>
 #include <string>
 
 #include "io/awaitable.h"
@@ -22,6 +23,8 @@ struct PathReceive {
     Closed,    // the path is gone (socket closed, relay lost): `why` says so, empty when stopped
   } status = Status::Idle;
   SocketAddress from;
+  // The local address it arrived at, when the path has several (0.0.0.0:port is a valid one).
+  std::optional<SocketAddress> local;
   ByteView bytes;  // valid until the next receive()
   std::string why;
 };
@@ -36,6 +39,11 @@ class DatagramPath {
   virtual asio::awaitable<PathReceive> receive(TimePoint until) = 0;
   // One datagram to `to`; false when it could not go (counted by the path, not fatal: UDP).
   virtual bool send(const SocketAddress& to, ByteView bytes) = 0;
+  // The same from a given local address (a path with several picks by it; one ignores it).
+  virtual bool send_from(const SocketAddress& from, const SocketAddress& to, ByteView bytes) {
+    (void)from;
+    return send(to, bytes);
+  }
   // Done with the path. A relay deletes its allocation and closes its socket; a borrowed socket is
   // left to its owner.
   virtual void close() = 0;

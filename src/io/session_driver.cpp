@@ -33,7 +33,7 @@ asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, co
                                     std::uint64_t& sent, const SessionStep& step, const SessionTick& tick) {
   auto send = [&](std::vector<OutPacket> packets) {
     for (auto& p : packets) {
-      path.send(p.to, p.bytes);
+      path.send_from(p.from, p.to, p.bytes);
       ++sent;
     }
   };
@@ -65,7 +65,7 @@ asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, co
         answer_late_probe(path, r.bytes, r.from, token);
         continue;
       }
-      send(session.on_datagram(r.bytes, r.from, now));
+      send(r.local ? session.on_datagram(r.bytes, *r.local, r.from, now) : session.on_datagram(r.bytes, r.from, now));
     }
     if (auto d = session.next_deadline(); d && now >= *d) send(session.on_timer(now));
   }

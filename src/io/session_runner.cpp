@@ -84,9 +84,25 @@ asio::awaitable<ExchangeResult> run_client_session(DatagramPath& path, const Soc
     if (holding) hard_end = TimePoint::max();
     if (holding && options.datagrams > 0) stream_from = Clock::now();
   };
+  const auto started = Clock::now();
+  int upgrade_tries = 0;
+  TimePoint next_upgrade_try{};
   auto tick = [&](TimePoint now) -> std::optional<TimePoint> {
-    if (!stream_from) return std::nullopt;
-    return stream_datagrams(session, options, *stream_from, result.summary.datagrams, now);
+    std::optional<TimePoint> next;
+    if (options.direct_path && !result.upgraded_to && session.established() && !session.migrating() &&
+        upgrade_tries < 3 && now >= next_upgrade_try) {
+      if (auto direct = options.direct_path()) {
+        ++upgrade_tries;
+        next_upgrade_try = now + milliseconds(2000);
+        if (auto m = session.migrate(direct->first, direct->second, now); !m) result.upgrade_error = m.error();
+      }
+    }
+    if (options.direct_path && !result.upgraded_to && upgrade_tries < 3) next = now + milliseconds(50);
+    if (stream_from) {
+      auto d = stream_datagrams(session, options, *stream_from, result.summary.datagrams, now);
+      if (d) next = next ? std::min(*next, *d) : *d;
+    }
+    return next;
   };
   co_await drive_session(path, session, token, hard_end, close_at, never_stop, result.summary.packets_sent,
                  [&](const SessionEvent& e) -> std::vector<OutPacket> {
@@ -100,6 +116,13 @@ asio::awaitable<ExchangeResult> run_client_session(DatagramPath& path, const Soc
                      finish();
                    } else if (e.kind == SessionEvent::Kind::Datagram) {
                      result.summary.datagrams.count(e.data);
+                   } else if (e.kind == SessionEvent::Kind::PathChanged) {
+                     ++result.summary.path_changes;
+                     result.upgraded_to = e.remote;
+                     result.upgraded_after = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+                     if (options.on_upgraded) options.on_upgraded();
+                   } else if (e.kind == SessionEvent::Kind::PathValidationFailed) {
+                     result.upgrade_error = e.reason;
                    }
                    return {};
                  },

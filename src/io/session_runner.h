@@ -38,6 +38,10 @@ struct SessionOptions {
   std::optional<SocketAddress> direct_probe_to;
   std::chrono::milliseconds direct_probe_interval{500};
   std::uint32_t direct_probes = 120;
+  // The initiator of a relayed session: polled while it runs; once it names a direct path (our
+  // local address, the peer's), the session is moved there make-before-break (at most 3 tries).
+  std::function<std::optional<std::pair<SocketAddress, SocketAddress>>()> direct_path;
+  std::function<void()> on_upgraded;  // the move to direct_path() is validated and in use
   // Called when the session's peer address changes (the peer moved the session to another path).
   std::function<void(const SocketAddress& from, const SocketAddress& to)> on_path_change;
 };
@@ -65,6 +69,10 @@ struct ExchangeResult {
   std::optional<std::string> reply;
   std::string error;       // empty on success
   std::string hold_ended;  // with a hold: "hold over", or why the session ended before
+  // A relayed session moved to a direct path (options.direct_path): where, and when.
+  std::optional<SocketAddress> upgraded_to;
+  std::chrono::milliseconds upgraded_after{0};
+  std::string upgrade_error;  // the last failed try, when none succeeded
 };
 asio::awaitable<ExchangeResult> run_client_session(asio::ip::udp::socket& socket, const SocketAddress& remote,
                                                    const AttemptToken& token, const SessionOptions& options,

@@ -70,15 +70,37 @@ spawn "$WORK/home5.log" "$WORK/home5.err" "$NATPUNCH" agent --server "127.0.0.1:
 home5_registered() { grep -q '"event":"registered"' "$WORK/home5.log"; }
 wait_until 10 home5_registered || fail "the fifth agent did not register"
 OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home5 --key-file "$WORK/phone.key" \
-  --no-discover --relay-only --hold 3 --datagrams 300 --datagram-interval 5 --timeout 15 --json) ||
+  --no-discover --relay-only --no-upgrade --hold 3 --datagrams 300 --datagram-interval 5 --timeout 15 --json) ||
   fail "connect --relay-only --datagrams failed: $OUT"
 [[ "$(json_field "$OUT" session.datagrams.sent)" == 300 ]] || fail "not all 300 datagrams were sent: $OUT"
 home5_done() { grep -q '"event":"closed"' "$WORK/home5.log"; }
 wait_until 10 home5_done || fail "the agent never closed the datagram session"
 closed=$(grep '"event":"closed"' "$WORK/home5.log")
 [[ "$(json_field "$closed" datagrams.received)" == 300 && "$(json_field "$closed" datagrams.duplicates)" == 0 &&
-   "$(json_field "$closed" datagrams.missing)" == 0 ]] || fail "datagrams through the relay: $closed"
-pass "300 numbered DATAGRAMs through coturn: 300 received, none duplicated, none missing"
+   "$(json_field "$closed" datagrams.missing)" == 0 && "$(json_field "$closed" path_changes)" == 0 ]] ||
+  fail "datagrams through the relay: $closed"
+pass "300 numbered DATAGRAMs through coturn (--no-upgrade): 300 received, none duplicated, none missing"
+
+# Without --no-upgrade, the relayed session finds the direct path (loopback answers at once) and
+# moves there make-before-break while the datagrams flow: still each one exactly once, and the
+# agent logs one upgrade. (The lab's upgrade test does it through real NATs: lab_upgrade.)
+spawn "$WORK/home6.log" "$WORK/home6.err" "$NATPUNCH" agent --server "127.0.0.1:$rport" --id home6 --allow-any \
+  --key-file "$WORK/home.key" --no-discover --once --run-for 20 --json
+home6_registered() { grep -q '"event":"registered"' "$WORK/home6.log"; }
+wait_until 10 home6_registered || fail "the sixth agent did not register"
+OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home6 --key-file "$WORK/phone.key" \
+  --no-discover --relay-only --hold 3 --datagrams 400 --datagram-interval 5 --timeout 15 --json) ||
+  fail "connect --relay-only (upgrading) failed: $OUT"
+[[ "$(json_field "$OUT" method)" == relay && "$(json_field "$OUT" upgrade.method)" == direct ]] ||
+  fail "the relayed session did not upgrade: $OUT"
+home6_done() { grep -q '"event":"closed"' "$WORK/home6.log"; }
+wait_until 10 home6_done || fail "the agent never closed the upgraded session"
+closed=$(grep '"event":"closed"' "$WORK/home6.log")
+[[ "$(json_field "$closed" datagrams.received)" == 400 && "$(json_field "$closed" datagrams.duplicates)" == 0 &&
+   "$(json_field "$closed" datagrams.missing)" == 0 && "$(json_field "$closed" path_changes)" == 1 ]] ||
+  fail "datagrams across the upgrade: $closed"
+[[ $(grep -c '"event":"upgraded"' "$WORK/home6.log") -eq 1 ]] || fail "the agent did not log exactly one upgrade"
+pass "relay -> direct upgrade during 400 numbered DATAGRAMs: all received once, one path change"
 
 start_natpunch_server plain --listen 127.0.0.1:0 --log-level warn
 pport=$(listening_port plain 127.0.0.1)

@@ -295,6 +295,13 @@ TEST(QuicSessionMigration, TheClientMovesFromTheRelayToADirectPathWithoutLosingA
   const auto* msg = find(n.server_events, SessionEvent::Kind::Message);
   ASSERT_NE(msg, nullptr);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(msg->data.data()), msg->data.size()), "on the direct path");
+
+  // And it stays there: seconds later (past any validation timer) both still use the direct path.
+  n.run(milliseconds(4000));
+  n.drain();
+  EXPECT_EQ(n.client->remote(), kServerDirect);
+  EXPECT_EQ(n.server->remote(), kDirectMapped);
+  n.expect_every_datagram_exactly_once();
 }
 
 TEST(QuicSessionMigration, AMigrationToABlackHoledPathFailsAndTheSessionStaysOnTheRelay) {
