@@ -193,6 +193,9 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
     if (!path.outcome.ok) {
       last_error = path.outcome.error;
       if (!path.plan.hopeless.empty()) break;  // no method can work for this pair: fail fast
+      // With a relay offered, one full attempt is enough: the relayed session keeps probing for
+      // a direct path and moves to it when one opens (make-before-break).
+      if (!o.no_relay && info->turn) break;
       continue;
     }
     auto& sock = path_socket(path, *d.client);
@@ -307,7 +310,9 @@ Runner add_connect_command(CLI::App& app) {
                   "Pin the peer's identity key yourself (64 hex digits, from `natpunch key` on the peer) instead "
                   "of trusting the key the rendezvous server's peer-info delivers");
   cmd->add_option("--timeout", o->timeout_s, "Overall seconds before giving up")->capture_default_str();
-  cmd->add_option("--attempts", o->attempts, "Connection attempts (each from the connect request)")
+  cmd->add_option("--attempts", o->attempts,
+                  "Connection attempts (each from the connect request); with a relay offered, the first failed "
+                  "punching attempt goes to the relay instead (which keeps probing for a direct path)")
       ->capture_default_str();
   cmd->add_option("--hold", o->hold_s,
                   "Seconds to keep the path open after connecting (keepalives, echo) before closing it")
