@@ -16,12 +16,7 @@ constexpr milliseconds kReintroduceEvery{1000};
 constexpr int kGiveUpSends = 2;
 
 Bytes punch(const AttemptToken& token, PunchStage stage, const SocketAddress& target, std::uint32_t sequence) {
-  PunchPacket p;
-  p.token = token;
-  p.stage = stage;
-  p.target = target;
-  p.sequence = sequence;
-  return encode_punch(p, random_transaction_id());
+  return encode_punch(punch_packet(token, stage, target, sequence), random_transaction_id());
 }
 
 void send_raw(udp::socket& socket, ByteView bytes, const udp::endpoint& to) {

@@ -17,10 +17,7 @@ namespace {
 void answer_late_probe(DatagramPath& path, ByteView bytes, const SocketAddress& from, const AttemptToken& token) {
   auto probe = read_punch(bytes, token);
   if (!probe || probe->stage != PunchStage::Probe) return;
-  PunchPacket ack;
-  ack.token = token;
-  ack.stage = PunchStage::Ack;
-  ack.target = from;
+  auto ack = punch_packet(token, PunchStage::Ack, from);
   ack.reached_at = probe->target;
   auto out = encode_punch(ack, random_transaction_id());
   path.send(from, out);

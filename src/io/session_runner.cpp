@@ -27,15 +27,6 @@ SessionConfig config_for(SessionRole role, const DatagramPath& path, const Socke
   return c;
 }
 
-Bytes encode_probe(const AttemptToken& token, const SocketAddress& to, std::uint32_t sequence) {
-  PunchPacket p;
-  p.token = token;
-  p.stage = PunchStage::Probe;
-  p.target = to;
-  p.sequence = sequence;
-  return encode_punch(p, random_transaction_id());
-}
-
 // Sends the next numbered DATAGRAMs that are due; returns when the next one is.
 std::optional<TimePoint> stream_datagrams(QuicSession& session, const SessionOptions& o, TimePoint started,
                                           DatagramCount& count, TimePoint now) {
@@ -163,7 +154,9 @@ asio::awaitable<SessionSummary> run_server_session(DatagramPath& path, const Soc
         current != remote)
       return std::nullopt;  // not relayed, out of probes, or already moved
     if (now >= next_probe) {
-      path.send(*options.direct_probe_to, encode_probe(token, *options.direct_probe_to, ++probes));
+      const Bytes probe = encode_punch(punch_packet(token, PunchStage::Probe, *options.direct_probe_to, ++probes),
+                                       random_transaction_id());
+      path.send(*options.direct_probe_to, probe);
       ++summary.packets_sent;
       next_probe = now + options.direct_probe_interval;
     }

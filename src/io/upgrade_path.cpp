@@ -76,12 +76,7 @@ void UpgradePath::probe_round() {
   ++rounds_;
   next_round_ = Clock::now() + probing_.interval;
   for (const auto& c : probing_.candidates) {
-    PunchPacket p;
-    p.token = probing_.token;
-    p.stage = PunchStage::Probe;
-    p.target = c;
-    p.sequence = ++sequence_;
-    direct_.send(c, encode_punch(p, random_transaction_id()));
+    direct_.send(c, encode_punch(punch_packet(probing_.token, PunchStage::Probe, c, ++sequence_), random_transaction_id()));
     ++probes_sent_;
   }
 }

@@ -9,6 +9,16 @@
 
 namespace natpunch {
 
+PunchPacket punch_packet(const AttemptToken& token, PunchStage stage, const SocketAddress& target,
+                         std::uint32_t sequence) {
+  PunchPacket p;
+  p.token = token;
+  p.stage = stage;
+  p.target = target;
+  p.sequence = sequence;
+  return p;
+}
+
 Bytes encode_punch(const PunchPacket& p, const TransactionId& txid) {
   MessageBuilder b(stun::method::kPunch, stun::MessageClass::Indication, txid);
   b.add(stun::attr::kAttemptToken, p.token);

@@ -30,6 +30,9 @@ struct PunchPacket {
 };
 
 Bytes encode_punch(const PunchPacket& p, const TransactionId& txid);
+// The usual packet: `stage` of attempt `token`, sent to `target` (the address it is aimed at).
+PunchPacket punch_packet(const AttemptToken& token, PunchStage stage, const SocketAddress& target,
+                         std::uint32_t sequence = 0);
 Result<PunchPacket, ParseError> decode_punch(const MessageView& m);
 // Parses a datagram as a punch packet carrying `token`; nullopt for anything else (other STUN,
 // other attempts, garbage), so callers can ignore it silently.
