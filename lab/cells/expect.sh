@@ -11,6 +11,9 @@ expected_method() {
   else echo punched
   fi
 }
+# Whether a direct method (no relay) connects the pair: what the simulator, which has no relay,
+# reproduces (tests/sim/sim_grid.sh).
+expect_direct() { [[ "$(expected_method)" != relay ]]; }
 # method_matches EXPECTED METHOD: "punched" stands for the punching methods.
 method_matches() {
   case "$1" in
