@@ -52,4 +52,9 @@ struct QuicSession::Impl {
                              void* user_data);
 };
 
+namespace quic {
+// The callbacks both roles set (quic_callbacks.cpp).
+void common_callbacks(ngtcp2_callbacks& cb);
+}  // namespace quic
+
 }  // namespace natpunch
