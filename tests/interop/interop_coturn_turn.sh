@@ -29,13 +29,20 @@ expect_exit 2 "--turn without --turn-secret-file" "$NATPUNCH" server --listen 12
 expect_exit 2 "--turn-secret-file that does not exist" "$NATPUNCH" server --listen 127.0.0.1:0 \
   --turn "127.0.0.1:$TURN_PORT" --turn-secret-file "$WORK/missing.secret"
 [[ "$OUT" == *missing.secret* ]] || fail "the missing secret file is not named: $OUT"
+
+# start_agent ID PORT OPTION…: an agent with home's key on the rendezvous server at 127.0.0.1:PORT,
+# logging to $WORK/ID.log; returns once it has registered.
+start_agent() {
+  local id=$1 port=$2
+  shift 2
+  spawn "$WORK/$id.log" "$WORK/$id.err" "$NATPUNCH" agent --server "127.0.0.1:$port" --id "$id" --allow-any \
+    --key-file "$WORK/home.key" --no-discover --json "$@"
+  wait_until 10 grep -q '"event":"registered"' "$WORK/$id.log" || fail "agent $id did not register"
+}
 start_natpunch_server rdv --listen 127.0.0.1:0 --turn "127.0.0.1:$TURN_PORT" --turn-secret-file "$WORK/turn.secret" \
   --log-level warn
 rport=$(listening_port rdv 127.0.0.1)
-spawn "$WORK/home.log" "$WORK/home.err" "$NATPUNCH" agent --server "127.0.0.1:$rport" --id home --allow-any \
-  --key-file "$WORK/home.key" --no-discover --once --run-for 15 --json
-home_registered() { grep -q '"event":"registered"' "$WORK/home.log"; }
-wait_until 10 home_registered || fail "the agent did not register"
+start_agent home "$rport" --once --run-for 15
 OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home --key-file "$WORK/phone.key" \
   --no-discover --message relay-offer --timeout 10 --json) || fail "connect failed: $OUT"
 [[ "$(json_field "$OUT" relay_offered)" == "127.0.0.1:$TURN_PORT" ]] || fail "no relay offered in the peer-info: $OUT"
@@ -47,10 +54,7 @@ pass "natpunch server offers the coturn relay 127.0.0.1:$TURN_PORT with the peer
 expect_exit 2 "--no-relay with --relay-only" "$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home \
   --no-relay --relay-only
 [[ "$OUT" == *"exclude each other"* ]] || fail "--no-relay --relay-only: unclear error: $OUT"
-spawn "$WORK/home2.log" "$WORK/home2.err" "$NATPUNCH" agent --server "127.0.0.1:$rport" --id home2 --allow-any \
-  --key-file "$WORK/home.key" --no-discover --once --run-for 20 --json
-home2_registered() { grep -q '"event":"registered"' "$WORK/home2.log"; }
-wait_until 10 home2_registered || fail "the second agent did not register"
+start_agent home2 "$rport" --once --run-for 20
 OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home2 --key-file "$WORK/phone.key" \
   --no-discover --relay-only --message through-the-relay --timeout 15 --json) || fail "connect --relay-only failed: $OUT"
 [[ "$(json_field "$OUT" method)" == relay ]] || fail "connect --relay-only: method is not relay: $OUT"
@@ -65,10 +69,7 @@ grep -q '"event":"message"' "$WORK/home2.log" || fail "the agent got no message 
 pass "connect --relay-only: QUIC through coturn, echoed, peer authenticated on both sides"
 
 # Numbered DATAGRAMs through the relay (loopback is lossless): every one arrives, exactly once.
-spawn "$WORK/home5.log" "$WORK/home5.err" "$NATPUNCH" agent --server "127.0.0.1:$rport" --id home5 --allow-any \
-  --key-file "$WORK/home.key" --no-discover --once --run-for 20 --json
-home5_registered() { grep -q '"event":"registered"' "$WORK/home5.log"; }
-wait_until 10 home5_registered || fail "the fifth agent did not register"
+start_agent home5 "$rport" --once --run-for 20
 OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home5 --key-file "$WORK/phone.key" \
   --no-discover --relay-only --no-upgrade --hold 3 --datagrams 300 --datagram-interval 5 --timeout 15 --json) ||
   fail "connect --relay-only --datagrams failed: $OUT"
@@ -84,10 +85,7 @@ pass "300 numbered DATAGRAMs through coturn (--no-upgrade): 300 received, none d
 # Without --no-upgrade, the relayed session finds the direct path (loopback answers at once) and
 # moves there make-before-break while the datagrams flow: still each one exactly once, and the
 # agent logs one upgrade. (The lab's upgrade test does it through real NATs: lab_upgrade.)
-spawn "$WORK/home6.log" "$WORK/home6.err" "$NATPUNCH" agent --server "127.0.0.1:$rport" --id home6 --allow-any \
-  --key-file "$WORK/home.key" --no-discover --once --run-for 20 --json
-home6_registered() { grep -q '"event":"registered"' "$WORK/home6.log"; }
-wait_until 10 home6_registered || fail "the sixth agent did not register"
+start_agent home6 "$rport" --once --run-for 20
 OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home6 --key-file "$WORK/phone.key" \
   --no-discover --relay-only --hold 3 --datagrams 400 --datagram-interval 5 --timeout 15 --json) ||
   fail "connect --relay-only (upgrading) failed: $OUT"
@@ -104,10 +102,7 @@ pass "relay -> direct upgrade during 400 numbered DATAGRAMs: all received once, 
 
 start_natpunch_server plain --listen 127.0.0.1:0 --log-level warn
 pport=$(listening_port plain 127.0.0.1)
-spawn "$WORK/home3.log" "$WORK/home3.err" "$NATPUNCH" agent --server "127.0.0.1:$pport" --id home3 --allow-any \
-  --key-file "$WORK/home.key" --no-discover --once --run-for 10 --json
-home3_registered() { grep -q '"event":"registered"' "$WORK/home3.log"; }
-wait_until 10 home3_registered || fail "the third agent did not register"
+start_agent home3 "$pport" --once --run-for 10
 rc=0
 OUT=$("$NATPUNCH" connect --server "127.0.0.1:$pport" --id phone --peer home3 --key-file "$WORK/phone.key" \
   --no-discover --relay-only --timeout 5 --json) || rc=$?
@@ -116,10 +111,7 @@ pass "--relay-only against a server without --turn fails with a clear reason"
 
 # An agent with --no-relay refuses the relayed attempt (event refused); the initiator gives up on
 # the relay within its --timeout and says why.
-spawn "$WORK/home4.log" "$WORK/home4.err" "$NATPUNCH" agent --server "127.0.0.1:$rport" --id home4 --allow-any \
-  --key-file "$WORK/home.key" --no-discover --no-relay --run-for 15 --json
-home4_registered() { grep -q '"event":"registered"' "$WORK/home4.log"; }
-wait_until 10 home4_registered || fail "the --no-relay agent did not register"
+start_agent home4 "$rport" --no-relay --run-for 15
 rc=0
 OUT=$("$NATPUNCH" connect --server "127.0.0.1:$rport" --id phone --peer home4 --key-file "$WORK/phone.key" \
   --no-discover --relay-only --timeout 4 --json) || rc=$?
