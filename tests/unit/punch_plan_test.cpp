@@ -32,6 +32,16 @@ PairFacts sym_pair() {
   return PairFacts{symmetric_random(), symmetric_random(), addr("198.51.100.7:4000"), addr("203.0.113.5:5000"), true};
 }
 
+// A Puncher's setup between two IDs, the peer's public mapping 203.0.113.5:5000 (no plan yet).
+PunchSetup setup(const char* self, const char* peer) {
+  PunchSetup s;
+  s.self = *make_device_id(IdKind::UserName, self);
+  s.peer = *make_device_id(IdKind::UserName, peer);
+  s.server = addr("192.0.2.1:3478");
+  s.peer_mapped = addr("203.0.113.5:5000");
+  return s;
+}
+
 TEST(PlanPortMapped, TwoSymmetricNatsAreHopelessWithoutAMapping) {
   auto plan = choose_plan(sym_pair(), PunchTuning{});
   EXPECT_TRUE(plan.steps.empty());
@@ -67,11 +77,7 @@ TEST(PlanPortMapped, ConePairsKeepTheirOtherStepsAfterTheMapping) {
 }
 
 TEST(PunchPortMapped, ProbesThePeersMappingFirst) {
-  PunchSetup s;
-  s.self = *make_device_id(IdKind::UserName, "phone");
-  s.peer = *make_device_id(IdKind::UserName, "home");
-  s.server = addr("192.0.2.1:3478");
-  s.peer_mapped = addr("203.0.113.5:5000");
+  auto s = setup("phone", "home");
   s.peer_port_mapped = addr("203.0.113.5:40002");
   auto f = sym_pair();
   f.peer_port_mapped = s.peer_port_mapped;
@@ -90,11 +96,7 @@ TEST(PunchPortMapped, ProbesThePeersMappingFirst) {
 // The peer's GiveUp signal (it goes through the relay) ends our punching at once; a GiveUp for
 // another attempt changes nothing.
 TEST(PunchGiveUp, ThePeersGiveUpEndsTheAttempt) {
-  PunchSetup s;
-  s.self = *make_device_id(IdKind::UserName, "home");
-  s.peer = *make_device_id(IdKind::UserName, "phone");
-  s.server = addr("192.0.2.1:3478");
-  s.peer_mapped = addr("203.0.113.5:5000");
+  auto s = setup("home", "phone");
   PairFacts f{port_restricted_cone(), port_restricted_cone(), addr("198.51.100.7:4000"), s.peer_mapped, false};
   s.plan = choose_plan(f, PunchTuning{});
   s.token[0] = std::byte{9};
