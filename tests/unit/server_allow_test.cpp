@@ -165,11 +165,29 @@ TEST_F(TurnOfferTest, EachSideGetsItsOwnExpiringCredentials) {
   ASSERT_TRUE(to_phone.ok() && to_home.ok());
   ASSERT_TRUE(to_phone->turn && to_home->turn);
   EXPECT_EQ(to_phone->turn->server, addr("203.0.113.3:3478"));
-  EXPECT_EQ(to_phone->turn->username, std::to_string(kUnixTime + 600) + ":phone");
-  EXPECT_EQ(to_home->turn->username, std::to_string(kUnixTime + 600) + ":home");
-  auto expected = turn::rest_credentials("relay-secret", "phone", kUnixTime + 600);
-  EXPECT_EQ(to_phone->turn->password, expected.password);
-  EXPECT_NE(to_phone->turn->password, to_home->turn->password);
+  // Expiry = the request's unix time (1 800 000 000) + the 600 s lifetime; the passwords were computed
+  // outside natpunch: printf '%s' '1800000600:phone' | openssl dgst -sha1 -hmac 'relay-secret' -binary | base64
+  EXPECT_EQ(to_phone->turn->username, "1800000600:phone");
+  EXPECT_EQ(to_phone->turn->password, "EE53LGq2srZ6XGmbRQz++LdUd4E=");
+  // printf '%s' '1800000600:home' | openssl dgst -sha1 -hmac 'relay-secret' -binary | base64
+  EXPECT_EQ(to_home->turn->username, "1800000600:home");
+  EXPECT_EQ(to_home->turn->password, "WSahWyNp6qVlv8wBJb9JwLV98Y4=");
+}
+
+// coturn's shared-secret credentials (--use-auth-secret): "<expiry>:<id>" and base64(HMAC-SHA1(secret,
+// username)), checked against values computed outside natpunch with openssl.
+TEST(TurnOfferCredentials, MatchOpensslHmacSha1) {
+  // printf '%s' '1800000600:alice' | openssl dgst -sha1 -hmac 'relay-secret' -binary | base64
+  auto c = turn::rest_credentials("relay-secret", "alice", 1'800'000'600);
+  EXPECT_EQ(c.username, "1800000600:alice");
+  EXPECT_EQ(c.password, "TTfQjbf8pXT+g4Qzk5z64WAGxlc=");
+  // A secret longer than SHA-1's 64-byte block (HMAC hashes it first), and a MAC address as the ID:
+  //   K='a-relay-secret-longer-than-the-64-byte-block-of-sha1-so-hmac-hashes-it-first'
+  //   printf '%s' '1800000600:00:11:22:aa:bb:cc' | openssl dgst -sha1 -hmac "$K" -binary | base64
+  auto mac = turn::rest_credentials("a-relay-secret-longer-than-the-64-byte-block-of-sha1-so-hmac-hashes-it-first",
+                                    "00:11:22:aa:bb:cc", 1'800'000'600);
+  EXPECT_EQ(mac.username, "1800000600:00:11:22:aa:bb:cc");
+  EXPECT_EQ(mac.password, "0I17QSo4TR038SiTjwkL/0hsWDs=");
 }
 
 // A relayed attempt (issue 7): the requester names its relayed address on the offered relay, and
