@@ -8,6 +8,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <stdexcept>
+#include <string>
 
 #include "io/awaitable.h"
 #include "io/endpoint.h"
@@ -22,17 +24,26 @@ asio::awaitable<void> store(asio::awaitable<T> task, std::optional<T>& out) {
   out.emplace(co_await std::move(task));
 }
 
-// Runs the io_context until `task` completes or `limit` passes (then the test fails).
+// What run() throws when its task does not finish in time: GoogleTest reports the exception as a
+// failure of the test and ends it there, so no caller can go on with a result that does not exist.
+struct TaskTimedOut : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Runs the io_context until `task` completes and returns its result; fails the test (throws
+// TaskTimedOut) when `limit` passes first.
 template <class T>
-std::optional<T> run(asio::io_context& io, asio::awaitable<T> task,
-                     std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+T run(asio::io_context& io, asio::awaitable<T> task, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
   std::optional<T> out;
   bool done = false;
   asio::co_spawn(io, store(std::move(task), out), [&](std::exception_ptr) { done = true; });
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done && std::chrono::steady_clock::now() < deadline) io.run_one_for(std::chrono::milliseconds(20));
-  EXPECT_TRUE(done) << "task did not finish within its bound";
-  return out;
+  if (!out) {
+    throw TaskTimedOut(done ? "the task ended without a result (it threw)"
+                            : "the task did not finish within " + std::to_string(limit.count()) + " ms");
+  }
+  return std::move(*out);
 }
 
 struct ShiftableClock {

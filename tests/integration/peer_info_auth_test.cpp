@@ -28,7 +28,7 @@ TEST(PeerInfoAuth, ASpoofedPeerInfoIsDroppedAndTheServersIsDelivered) {
   auto home_id = *make_device_id(IdKind::UserName, "home");
   auto phone_id = *make_device_id(IdKind::UserName, "phone");
   RegisterRequest reg{home_id, {home->local_address()}, std::nullopt, std::nullopt, AllowList{false, {phone_id}}};
-  auto r = *run(io, home->register_device(reg));
+  auto r = run(io, home->register_device(reg));
   ASSERT_TRUE(r.ok()) << r.error().message();
 
   // A forged peer-info pointing home at a victim, from the address home knows as its server.
@@ -36,18 +36,18 @@ TEST(PeerInfoAuth, ASpoofedPeerInfoIsDroppedAndTheServersIsDelivered) {
   relay.inject(encode_peer_info(forged, stun::MessageClass::Indication, stun::method::kPeerInfo, TransactionId{}));
   forged.nonce = "guessed";
   relay.inject(encode_peer_info(forged, stun::MessageClass::Indication, stun::method::kPeerInfo, TransactionId{}));
-  auto nothing = *run(io, home->wait_peer_info(300ms));
+  auto nothing = run(io, home->wait_peer_info(300ms));
   EXPECT_FALSE(nothing.has_value()) << "a spoofed peer-info was accepted";
   EXPECT_EQ(home->unauthenticated_peer_infos(), 2u);
 
   // The server's own peer-info (phone asks for home) carries home's nonce and is delivered.
   auto phone = test::make_client(io, endpoint);
   RegisterRequest phone_reg{phone_id, {phone->local_address()}, std::nullopt};
-  ASSERT_TRUE((*run(io, phone->register_device(phone_reg))).ok());
+  ASSERT_TRUE((run(io, phone->register_device(phone_reg))).ok());
   const ConnectRequest req{phone_id, home_id};
-  auto info = *run(io, phone->connect(req));
+  auto info = run(io, phone->connect(req));
   ASSERT_TRUE(info.ok()) << info.error().message();
-  auto delivered = *run(io, home->wait_peer_info(2000ms));
+  auto delivered = run(io, home->wait_peer_info(2000ms));
   ASSERT_TRUE(delivered.has_value()) << "the server's peer-info was dropped";
   EXPECT_EQ(delivered->peer.value, "phone");
   EXPECT_EQ(delivered->token, info->token);

@@ -28,7 +28,7 @@ class RendezvousLoopback : public ::testing::TestWithParam<const char*> {
 
   Result<RegisterResult, ClientError> register_as(RendezvousClient& c, const char* id) {
     RegisterRequest r{*make_device_id(IdKind::UserName, id), {c.local_address()}, std::nullopt};
-    return *run(io_, c.register_device(r));
+    return run(io_, c.register_device(r));
   }
   ConnectRequest connect_req(const char* self, const char* peer) {
     return {*make_device_id(IdKind::UserName, self), *make_device_id(IdKind::UserName, peer)};
@@ -42,7 +42,7 @@ class RendezvousLoopback : public ::testing::TestWithParam<const char*> {
 
 TEST_P(RendezvousLoopback, BindingReportsTheClientsAddress) {
   auto c = test::make_client(io_, endpoint_);
-  auto r = *run(io_, c->binding());
+  auto r = run(io_, c->binding());
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->mapped, c->local_address());
 }
@@ -58,14 +58,14 @@ TEST_P(RendezvousLoopback, ConnectInEitherDirectionDeliversPeerInfoToBothSides) 
 
   for (auto [initiator, target, self, peer] :
        {std::tuple{alice.get(), bob.get(), "alice", "bob"}, std::tuple{bob.get(), alice.get(), "bob", "alice"}}) {
-    auto info = *run(io_, initiator->connect(connect_req(self, peer)));
+    auto info = run(io_, initiator->connect(connect_req(self, peer)));
     ASSERT_TRUE(info.ok()) << info.error().message();
     EXPECT_EQ(info->peer.value, peer);
     EXPECT_EQ(info->peer_mapped, target->local_address());
     EXPECT_EQ(info->peer_locals, std::vector<SocketAddress>{target->local_address()});
     EXPECT_TRUE(info->initiator);
 
-    auto other = *run(io_, target->wait_peer_info(2000ms));
+    auto other = run(io_, target->wait_peer_info(2000ms));
     ASSERT_TRUE(other.has_value()) << "the target never got its peer-info";
     EXPECT_EQ(other->peer.value, self);
     EXPECT_EQ(other->peer_mapped, initiator->local_address());
@@ -77,7 +77,7 @@ TEST_P(RendezvousLoopback, ConnectInEitherDirectionDeliversPeerInfoToBothSides) 
 TEST_P(RendezvousLoopback, UnknownPeerIsRefusedWithAReason) {
   auto alice = test::make_client(io_, endpoint_);
   ASSERT_TRUE(register_as(*alice, "alice").ok());
-  auto info = *run(io_, alice->connect(connect_req("alice", "nobody")));
+  auto info = run(io_, alice->connect(connect_req("alice", "nobody")));
   ASSERT_FALSE(info.ok());
   EXPECT_EQ(info.error().kind, ClientError::Kind::Rejected);
   EXPECT_EQ(info.error().code, 404);
@@ -92,13 +92,13 @@ TEST_P(RendezvousLoopback, RegistrationsExpireUnlessRefreshed) {
   clock_.advance(15s);
   ASSERT_TRUE(register_as(*alice, "alice").ok());  // alice refreshes; bob does not
   clock_.advance(10s);                             // bob is 25 s old, TTL 20 s
-  auto info = *run(io_, alice->connect(connect_req("alice", "bob")));
+  auto info = run(io_, alice->connect(connect_req("alice", "bob")));
   ASSERT_FALSE(info.ok());
   EXPECT_TRUE(info.error().code == 410 || info.error().code == 404) << info.error().message();
   EXPECT_EQ(server_->handler().registry().size(), 1u);
   // Re-registering brings bob back.
   ASSERT_TRUE(register_as(*bob, "bob").ok());
-  EXPECT_TRUE(run(io_, alice->connect(connect_req("alice", "bob")))->ok());
+  EXPECT_TRUE(run(io_, alice->connect(connect_req("alice", "bob"))).ok());
 }
 
 TEST_P(RendezvousLoopback, LostRequestsAreRetransmittedAndDuplicatesAnsweredIdempotently) {
@@ -119,13 +119,13 @@ TEST_P(RendezvousLoopback, LostRequestsAreRetransmittedAndDuplicatesAnsweredIdem
   auto carol = test::make_client(io_, lose_answer.endpoint());
   ASSERT_TRUE(register_as(*carol, "carol").ok());
   lose_answer.lose_next_to_client(1);
-  auto info = *run(io_, carol->connect(connect_req("carol", "bob")));
+  auto info = run(io_, carol->connect(connect_req("carol", "bob")));
   ASSERT_TRUE(info.ok()) << info.error().message();
   EXPECT_EQ(carol->last_sends(), 2);
   EXPECT_EQ(lose_answer.dropped_to_client(), 1);
   EXPECT_EQ(server_->handler().counters().duplicate_requests, 1u);
   for (int i = 0; i < 2; ++i) {
-    auto got = *run(io_, bob->wait_peer_info(2000ms));
+    auto got = run(io_, bob->wait_peer_info(2000ms));
     ASSERT_TRUE(got.has_value()) << "peer-info " << i << " missing";
     EXPECT_EQ(got->token, info->token);
     EXPECT_EQ(got->peer.value, "carol");

@@ -39,11 +39,11 @@ TEST_F(TraversalLoopback, BothSidesFindTheSamePathAndAMessageIsEchoed) {
   auto bob_id = *make_device_id(IdKind::UserName, "bob");
   NatBehavior open;
   open.behind_nat = false;
-  ASSERT_TRUE(run(io_, alice->register_device({alice_id, {alice->local_address()}, std::nullopt, open}))->ok());
-  ASSERT_TRUE(run(io_, bob->register_device({bob_id, {bob->local_address()}, std::nullopt, open}))->ok());
-  auto info_a = *run(io_, alice->connect({alice_id, bob_id}));
+  ASSERT_TRUE(run(io_, alice->register_device({alice_id, {alice->local_address()}, std::nullopt, open})).ok());
+  ASSERT_TRUE(run(io_, bob->register_device({bob_id, {bob->local_address()}, std::nullopt, open})).ok());
+  auto info_a = run(io_, alice->connect({alice_id, bob_id}));
   ASSERT_TRUE(info_a.ok()) << info_a.error().message();
-  auto info_b = *run(io_, bob->wait_peer_info(2000ms));
+  auto info_b = run(io_, bob->wait_peer_info(2000ms));
   ASSERT_TRUE(info_b.has_value());
   ASSERT_TRUE(info_b->peer_nat.has_value());
   EXPECT_FALSE(info_b->peer_nat->behind_nat);
@@ -77,12 +77,13 @@ TEST_F(TraversalLoopback, BothSidesFindTheSamePathAndAMessageIsEchoed) {
   std::vector<std::string> seen;
   bool stopping = false;
   asio::co_spawn(io_,
-                 test::store(run_server_session(path_socket(*pb, *bob), pb->outcome.remote, info_b->token, bob_side,
-                                                [&](const std::string& t) { seen.push_back(t); }, stopping),
+                 test::store(run_server_session(
+                                 path_socket(*pb, *bob), pb->outcome.remote, info_b->token, bob_side,
+                                 [&](const std::string& t) { seen.push_back(t); }, stopping),
                              served),
                  asio::detached);
-  auto result = *run(io_, run_client_session(path_socket(*pa, *alice), pa->outcome.remote, info_a->token,
-                                             alice_side, std::string("hello"), 5000ms));
+  auto result = run(io_, run_client_session(path_socket(*pa, *alice), pa->outcome.remote, info_a->token, alice_side,
+                                            std::string("hello"), 5000ms));
   ASSERT_TRUE(result.error.empty()) << result.error;
   ASSERT_TRUE(result.reply.has_value());
   EXPECT_EQ(*result.reply, "hello");

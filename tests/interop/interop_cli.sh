@@ -42,6 +42,8 @@ if have_ipv6_loopback; then
   expect_exit 0 "stun --json over IPv6" "$NATPUNCH" stun --server "$server6" --json --timeout 5
   [[ "$(json_field "$OUT" mapped)" == "[::1]:"* ]] || fail "stun over IPv6: mapped not [::1]: $OUT"
   [[ "$(json_field "$OUT" mapped)" == "$(json_field "$OUT" local)" ]] || fail "stun over IPv6: mapped != local: $OUT"
+else
+  skip_part "stun --json over IPv6 (no ::1 loopback on this host)"
 fi
 
 # --- register --json.
@@ -70,7 +72,8 @@ expect_exit 1 "stun --timeout 1 against a silent port" "$NATPUNCH" stun --server
 [[ "$(json_field "$OUT" ok)" == false ]] || fail "stun timeout --json: ok is not false: $OUT"
 expect_exit 1 "register --timeout 1 against a silent port" \
   "$NATPUNCH" register --server "127.0.0.1:$dead_port" --id alice --timeout 1
-((SECONDS - start <= 6)) || fail "two --timeout 1 runs took $((SECONDS - start)) s"
+# Each --timeout 1 must be honoured: the bound leaves room for a loaded machine, far below a hang.
+((SECONDS - start <= 10)) || fail "two --timeout 1 runs took $((SECONDS - start)) s"
 
 # --- exit 2 on usage errors.
 expect_exit 2 "stun without --server" "$NATPUNCH" stun
@@ -249,13 +252,25 @@ wait_until 5 not_allowed || fail "--stats does not count the refused connect: $(
 pass "allow list: stranger refused (403, counted), phone connected twice, third attempt rate-limited"
 stop_pid "$home_PID"
 
-# --- SIGTERM stops the server cleanly, with a final stats line.
-lines_before=$(grep -c '^{"stats":' "$WORK/np.out")
+# --- SIGTERM stops the server cleanly, with a final stats line. A server whose interval is an hour
+# prints no periodic line during the test, so its one line can only be the one printed at exit, and
+# must count the request made before the signal.
 kill -TERM "$np_PID"
 stopped() { ! alive "$np_PID"; }
 wait_until 5 stopped || fail "server did not stop within 5 s of SIGTERM"
 rc=0
 wait "$np_PID" || rc=$?
 ((rc == 0)) || fail "server exited $rc on SIGTERM"
-(($(grep -c '^{"stats":' "$WORK/np.out") >= lines_before)) || fail "stats lines vanished"
-pass "server stopped on SIGTERM with exit 0"
+start_natpunch_server quiet --listen 127.0.0.1:0 --stats --stats-interval 3600 --log-level warn
+expect_exit 0 "stun before SIGTERM" "$NATPUNCH" stun --server "127.0.0.1:$(listening_port quiet 127.0.0.1)" --timeout 5
+(($(grep -c '^{"stats":' "$WORK/quiet.out") == 0)) || fail "a stats line before the hour was up: $(cat "$WORK/quiet.out")"
+kill -TERM "$quiet_PID"
+quiet_stopped() { ! alive "$quiet_PID"; }
+wait_until 5 quiet_stopped || fail "server did not stop within 5 s of SIGTERM"
+rc=0
+wait "$quiet_PID" || rc=$?
+((rc == 0)) || fail "server exited $rc on SIGTERM"
+(($(grep -c '^{"stats":' "$WORK/quiet.out") == 1)) || fail "no single final stats line at SIGTERM: $(cat "$WORK/quiet.out")"
+final=$(last_stats quiet)
+(($(json_field "$final" stats.requests.binding) >= 1)) || fail "the final stats line does not count the Binding: $final"
+pass "server stopped on SIGTERM with exit 0 and a final stats line: $final"

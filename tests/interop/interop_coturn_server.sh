@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 
 ips=(127.0.0.1)
-if have_ipv6_loopback; then ips+=(::1); fi
+if have_ipv6_loopback; then ips+=(::1); else skip_part "natpunch stun against coturn over IPv6 (no ::1 loopback on this host)"; fi
 start_turnserver turn "${ips[@]}"
 note "turnserver listening on port $TURN_PORT (${ips[*]})"
 

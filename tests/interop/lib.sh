@@ -8,6 +8,7 @@
 #   start_turnserver NAME IP…       coturn on a free random port (retried on bind failure);
 #                                   sets TURN_PORT
 #   wait_until SECONDS CMD…         polls CMD every 50 ms until it succeeds or the time is up
+#   skip_part WHAT                  says SKIPPED; ./run test counts it in its closing summary
 #   fail MSG / pass MSG / note MSG
 set -euo pipefail
 
@@ -74,6 +75,13 @@ wait_until() {
 }
 
 alive() { kill -0 "$1" 2>/dev/null; }
+
+# A part of a test that cannot run here is never passed silently: it says SKIPPED, and `./run test`
+# (which sets NATPUNCH_SKIPS_FILE) lists and counts it in its closing summary.
+skip_part() {
+  echo "[$TEST_NAME] SKIPPED: $*"
+  if [[ -n "${NATPUNCH_SKIPS_FILE:-}" ]]; then echo "$TEST_NAME: $*" >>"$NATPUNCH_SKIPS_FILE"; fi
+}
 
 have_ipv6_loopback() {
   [[ -e /proc/net/if_inet6 ]] && grep -q '^0\{31\}1 ' /proc/net/if_inet6

@@ -280,7 +280,8 @@ TEST(RelayPathInterop, WrongCredentialsFailClearlyAndQuickly) {
   ASSERT_FALSE(*r);
   EXPECT_NE(r->error().find("401"), std::string::npos) << r->error();
   EXPECT_NE(r->error().find("credentials"), std::string::npos) << r->error();
-  EXPECT_LT(Clock::now() - started, 2s) << "a refusal should not wait for the deadline";
+  // Ordering, not a stopwatch: the refusal ends the wait well before its 5 s deadline.
+  EXPECT_LT(Clock::now() - started, 4s) << "a refusal should not wait for the deadline";
   auto closed = run(io, relay.receive(Clock::now() + 100ms));
   ASSERT_TRUE(closed);
   EXPECT_EQ(closed->status, PathReceive::Status::Closed);
@@ -302,7 +303,7 @@ TEST(RelayPathInterop, UnreachableAndSilentServersFailInBoundedTime) {
   auto r = run(io, unreachable.allocate(config, Clock::now() + 3s));
   ASSERT_TRUE(r && !*r);
   EXPECT_NE(r->error().find("unreachable"), std::string::npos) << r->error();
-  EXPECT_LT(Clock::now() - started, 2s);
+  EXPECT_LT(Clock::now() - started, 3s) << "the ICMP error should end the wait before its deadline";
 
   // A socket that never answers: the deadline ends the wait.
   auto silent_sock = loopback_socket(io);
@@ -312,7 +313,8 @@ TEST(RelayPathInterop, UnreachableAndSilentServersFailInBoundedTime) {
   r = run(io, silent.allocate(config, Clock::now() + 1s));
   ASSERT_TRUE(r && !*r);
   EXPECT_NE(r->error().find("no answer"), std::string::npos) << r->error();
-  EXPECT_LT(Clock::now() - started, 2s);
+  // The 1 s deadline ends the wait; the bound leaves room for a loaded 2-core machine.
+  EXPECT_LT(Clock::now() - started, 5s);
 }
 
 }  // namespace
