@@ -12,15 +12,15 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// A punch probe that arrives after our side has connected (the peer lost our answers): ack it so the
-// peer's puncher completes too. Anything else STUN-framed is not for the session and is dropped.
-void answer_late_probe(DatagramPath& path, ByteView bytes, const SocketAddress& from, const AttemptToken& token) {
+// A punch probe that arrives after our side has connected (the peer lost our answers): an ack, and
+// on the session's own path a confirm too (late_probe_answers), so the peer's puncher completes on
+// the path we chose. Anything else STUN-framed is not for the session and is dropped.
+void answer_late_probe(DatagramPath& path, ByteView bytes, const SocketAddress& from, const AttemptToken& token,
+                       const SocketAddress& session_remote) {
   auto probe = read_punch(bytes, token);
-  if (!probe || probe->stage != PunchStage::Probe) return;
-  auto ack = punch_packet(token, PunchStage::Ack, from);
-  ack.reached_at = probe->target;
-  auto out = encode_punch(ack, random_transaction_id());
-  path.send(from, out);
+  if (!probe) return;
+  for (const auto& a : late_probe_answers(*probe, from, from == session_remote))
+    path.send(from, encode_punch(a, random_transaction_id()));
 }
 
 }  // namespace
@@ -59,7 +59,7 @@ asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, co
     }
     if (r.status == PathReceive::Status::Datagram) {
       if (looks_like_stun(r.bytes)) {
-        answer_late_probe(path, r.bytes, r.from, token);
+        answer_late_probe(path, r.bytes, r.from, token, session.remote());
         continue;
       }
       send(r.local ? session.on_datagram(r.bytes, *r.local, r.from, now) : session.on_datagram(r.bytes, r.from, now));

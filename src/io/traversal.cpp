@@ -40,6 +40,7 @@ asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self,
   setup.plan = path.plan;
   setup.tuning = options.tuning;
   setup.seed = strong_seed();
+  setup.controlling = info.initiator;
   if (info.initiator) setup.reintroduce = client.last_connect_request();
   Puncher puncher(setup);
 

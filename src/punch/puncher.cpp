@@ -15,7 +15,9 @@ constexpr milliseconds kSignalRto{200};
 constexpr int kSignalMaxSends = 6;
 constexpr milliseconds kReintroduceEvery{400};
 constexpr int kMaxReintroductions = 8;
-constexpr milliseconds kHintWait{400};  // ListenerReady waits at most this long for the hint
+constexpr milliseconds kHintWait{400};      // ListenerReady waits at most this long for the hint
+constexpr std::size_t kMaxRemembered = 64;  // acked and proposed paths kept per attempt
+constexpr std::size_t kMaxRechecked = 8;    // of each, re-probed per probe interval
 
 // How many ports around the base the sprayer predicts first (sequential peers).
 int prediction_window(const PunchTuning& t) { return std::min(t.probes / 2, 4 * std::max(t.ports, 16)); }
@@ -142,6 +144,9 @@ void Puncher::send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagra
 
 void Puncher::pace(TimePoint now, std::vector<OutDatagram>& out) {
   if (done_) return;
+  // A controlled side that has proposed a working path sends nothing new (no more mappings or
+  // probes): the controlling side's confirm is one round trip away, and re-probes cover its loss.
+  if (!proposed_.empty()) return;
   const auto& st = s_.plan.steps[step_];
   if (phase_ == Phase::Probing) {
     if (now >= next_probe_) {
@@ -260,8 +265,8 @@ void Puncher::take_signal(SignalKind kind, TimePoint now, std::vector<OutDatagra
 }
 
 std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now) {
+  if (done_) return answer_late(d);
   std::vector<OutDatagram> out;
-  if (done_) return out;
   if (d.socket == 0 && d.from == s_.server) {
     on_signal_datagram(d.bytes, now, out);
     return out;
@@ -273,35 +278,66 @@ std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now
   auto p = read_punch(d.bytes, s_.token);
   if (!p) return out;  // not ours: ignored silently
   heard_from_peer_ = true;
+  const std::pair<std::size_t, SocketAddress> path{d.socket, d.from};
+  auto known = [](const auto& list, const auto& x) { return std::find(list.begin(), list.end(), x) != list.end(); };
+  auto remember = [&](auto& list) {
+    if (known(list, path) || list.size() >= kMaxRemembered) return;
+    if (acked_.empty() && proposed_.empty()) next_recheck_ = now + s_.tuning.probe_interval;
+    list.push_back(path);
+  };
   switch (p->stage) {
     case PunchStage::Probe:
       ++outcome_.probes_received;
       // Answer from the socket it arrived on, carrying where it reached us ("the first mapping").
       send_punch(out, d.socket, d.from, PunchStage::Ack, p->target);
-      if (std::find(acked_.begin(), acked_.end(), std::pair{d.socket, d.from}) == acked_.end() && acked_.size() < 64) {
-        if (acked_.empty()) next_recheck_ = now + s_.tuning.probe_interval;
-        acked_.emplace_back(d.socket, d.from);
-      }
+      remember(acked_);
       break;
     case PunchStage::Ack:
-      outcome_.self_public = p->target;  // the acker sent this to our address as it saw it
-      connect(d.socket, d.from, now, out);
-      send_punch(out, d.socket, d.from, PunchStage::Confirm);
-      send_punch(out, d.socket, d.from, PunchStage::Confirm);  // twice, against loss
+      if (s_.controlling) {
+        connect(d.socket, d.from, p->target, now);
+        send_punch(out, d.socket, d.from, PunchStage::Confirm);
+        send_punch(out, d.socket, d.from, PunchStage::Confirm);  // twice, against loss
+      } else {
+        // A proposal: the controlling side takes it (if it has not chosen yet) and confirms it.
+        remember(proposed_);
+        send_punch(out, d.socket, d.from, PunchStage::Confirm);
+        send_punch(out, d.socket, d.from, PunchStage::Confirm);
+      }
       break;
-    default:
-      // Confirm, keepalive or data from an address we acked: the path works both ways.
-      if (std::find(acked_.begin(), acked_.end(), std::pair{d.socket, d.from}) != acked_.end())
-        connect(d.socket, d.from, now, out);
+    case PunchStage::Confirm:
+      // The peer's choice (controlled side) or its proposal (controlling side) of a path known to
+      // work both ways: we acked its probe there, or it acked ours.
+      if (!known(acked_, path) && !known(proposed_, path)) break;
+      connect(d.socket, d.from, p->target, now);
+      if (s_.controlling) {
+        send_punch(out, d.socket, d.from, PunchStage::Confirm);
+        send_punch(out, d.socket, d.from, PunchStage::Confirm);
+      }
       break;
+    default: break;  // stages no longer sent (keepalive, data, close): QUIC carries data
   }
   return out;
 }
 
-void Puncher::connect(std::size_t socket, const SocketAddress& remote, TimePoint now, std::vector<OutDatagram>&) {
+std::vector<OutDatagram> Puncher::answer_late(const InDatagram& d) {
+  std::vector<OutDatagram> out;
+  if (!outcome_.ok) return out;
+  auto p = read_punch(d.bytes, s_.token);
+  if (!p) return out;
+  bool on_path = d.socket == outcome_.socket && d.from == outcome_.remote;
+  for (const auto& a : late_probe_answers(*p, d.from, on_path)) {
+    out.push_back({d.socket, d.from, encode_punch(a, next_txid())});
+    ++outcome_.packets_sent;
+  }
+  return out;
+}
+
+void Puncher::connect(std::size_t socket, const SocketAddress& remote, const SocketAddress& self_public,
+                      TimePoint now) {
   if (done_) return;
   done_ = true;
   outcome_.ok = true;
+  outcome_.self_public = self_public;  // the peer addressed this packet to us as it sees us
   outcome_.method = s_.plan.steps[step_].method;
   outcome_.socket = socket;
   outcome_.remote = remote;
@@ -347,11 +383,16 @@ std::vector<OutDatagram> Puncher::on_timer(TimePoint now) {
       signal_request_.clear();
     }
   }
-  // A path we acked but never saw confirmed (both confirms lost): probe it ourselves; the peer,
-  // already connected, acks late probes, and that ack completes our side.
-  if (!acked_.empty() && now >= next_recheck_) {
-    for (std::size_t i = 0; i < std::min<std::size_t>(acked_.size(), 4); ++i)
-      send_punch(out, acked_[i].first, acked_[i].second, PunchStage::Probe);
+  // Paths we acked or proposed whose confirmation never came (lost): probe them ourselves. A peer
+  // that has chosen answers a probe on its path with a confirm (late_probe_answers), which
+  // completes our side; one that has not acks it, as any probe.
+  if ((!acked_.empty() || !proposed_.empty()) && now >= next_recheck_) {
+    for (const auto* list : {&acked_, &proposed_})
+      for (std::size_t i = 0; i < std::min(list->size(), kMaxRechecked); ++i) {
+        send_punch(out, (*list)[i].first, (*list)[i].second, PunchStage::Probe);
+        --outcome_.probes_sent;  // counted apart: not part of the spray (bounded by M)
+        ++outcome_.reprobes_sent;
+      }
     next_recheck_ = now + s_.tuning.probe_interval;
   }
   if (ready_pending_ && now >= hint_deadline_) {
@@ -373,15 +414,16 @@ std::vector<OutDatagram> Puncher::on_timer(TimePoint now) {
 std::optional<TimePoint> Puncher::next_deadline() const {
   if (done_) return std::nullopt;
   TimePoint t = step_deadline_;
-  if (phase_ == Phase::Probing) t = std::min(t, next_probe_);
-  if ((phase_ == Phase::OpenSockets || phase_ == Phase::Spraying) && sent_in_phase_ < to_send_in_phase_)
+  const bool sending = proposed_.empty();  // paused while a proposal waits (pace())
+  if (sending && phase_ == Phase::Probing) t = std::min(t, next_probe_);
+  if (sending && (phase_ == Phase::OpenSockets || phase_ == Phase::Spraying) && sent_in_phase_ < to_send_in_phase_)
     t = std::min(t, next_send_);
   if (phase_ == Phase::WaitSignal) t = std::min(t, signal_fallback_);
   if (ready_pending_) t = std::min(t, hint_deadline_);
   if (!signal_request_.empty()) t = std::min(t, signal_next_);
   if (!heard_from_peer_ && !s_.reintroduce.empty() && reintroductions_ < kMaxReintroductions)
     t = std::min(t, next_reintroduce_);
-  if (!acked_.empty()) t = std::min(t, next_recheck_);
+  if (!acked_.empty() || !proposed_.empty()) t = std::min(t, next_recheck_);
   return t;
 }
 

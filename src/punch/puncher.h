@@ -4,9 +4,14 @@
 // (src/io) and over the simulator.
 //
 // Every packet carries the attempt's token; anything else is ignored. Any side that receives a
-// probe acks it from the socket it arrived on, carrying the address it was reached at; a side that
-// receives an ack has a two-way path and confirms it; a side that acked and then hears from the
-// same address again has one too.
+// probe acks it from the socket it arrived on, carrying the address it was reached at. An ack
+// proves a two-way path, and both sides may find several (a listener's N sockets, LAN and public
+// addresses): one side chooses, as ICE's controlling agent does, so that both end on the same one.
+// The controlling side (the initiator) takes the first path it gets an ack on, or the first it
+// acked that the peer confirms, and confirms it. The controlled side confirms every path it gets
+// an ack on (a proposal) and takes the one the controlling side confirms. A side that has chosen
+// answers a later probe on its path with an ack and a confirm (late_probe_answers), so a peer
+// that lost the confirms completes when it probes again.
 #pragma once
 
 #include <memory>
@@ -39,6 +44,8 @@ struct PunchSetup {
   Plan plan;
   PunchTuning tuning;
   std::uint64_t seed = 0;  // ports and transaction IDs; from a strong random source in real use
+  // Whether this side chooses the path when several work (the initiator; see above).
+  bool controlling = true;
   // The initiator's NP-CONNECT request, re-sent to the server while nothing has been heard from
   // the peer: the server answers it idempotently and re-sends the peer its (lost?) peer-info.
   Bytes reintroduce;
@@ -54,6 +61,7 @@ struct PunchOutcome {
   std::uint64_t packets_sent = 0;
   std::uint64_t probes_sent = 0;
   std::uint64_t probes_received = 0;
+  std::uint64_t reprobes_sent = 0;  // probes again to paths already proven (lost confirms), apart from probes_sent
   std::chrono::milliseconds elapsed{0};
 };
 
@@ -78,7 +86,9 @@ class Puncher final : public DatagramMachine {
 
   void begin_step(std::size_t index, TimePoint now, std::vector<OutDatagram>& out);
   void fail(std::string why, TimePoint now);
-  void connect(std::size_t socket, const SocketAddress& remote, TimePoint now, std::vector<OutDatagram>& out);
+  void connect(std::size_t socket, const SocketAddress& remote, const SocketAddress& self_public, TimePoint now);
+  // After the outcome: a late probe on our path gets an ack and a confirm, others an ack.
+  std::vector<OutDatagram> answer_late(const InDatagram& d);
   void send_punch(std::vector<OutDatagram>& out, std::size_t socket, const SocketAddress& to, PunchStage stage,
                   std::optional<SocketAddress> reached_at = std::nullopt);
   void send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out,
@@ -123,7 +133,9 @@ class Puncher final : public DatagramMachine {
   int signal_sends_ = 0;
   // Addresses we acked, per socket: hearing from one again proves the path both ways.
   std::vector<std::pair<std::size_t, SocketAddress>> acked_;
-  TimePoint next_recheck_{};  // re-probe acked paths whose confirmation never came
+  // Controlled side: paths the peer acked, proposed back with a confirm, waiting for its choice.
+  std::vector<std::pair<std::size_t, SocketAddress>> proposed_;
+  TimePoint next_recheck_{};  // re-probe acked and proposed paths whose confirmation never came
   bool heard_from_peer_ = false;
   TimePoint next_reintroduce_{};
   int reintroductions_ = 0;

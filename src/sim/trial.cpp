@@ -240,6 +240,7 @@ TrialResult run_trial(const TrialConfig& cfg) {
     s.plan = plan;
     s.tuning = cfg.tuning;
     s.seed = mix(cfg.seed ^ (self_is_a ? 0xa11ce : 0xb0b));
+    s.controlling = info.initiator;
     if (info.initiator) s.reintroduce = result.intro.connect_request;
     return s;
   };

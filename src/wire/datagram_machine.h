@@ -36,6 +36,8 @@ class DatagramMachine {
   // Called at (or after) next_deadline().
   virtual std::vector<OutDatagram> on_timer(TimePoint now) = 0;
   virtual std::optional<TimePoint> next_deadline() const = 0;
+  // A finished machine gets no more timers; drivers may still hand it datagrams, which it may
+  // answer (the puncher answers late probes on its chosen path) or ignore.
   virtual bool finished() const = 0;
 };
 

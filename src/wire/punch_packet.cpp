@@ -26,7 +26,8 @@ Bytes encode_punch(const PunchPacket& p, const TransactionId& txid) {
   b.add_xor_address(stun::attr::kProbeTarget, p.target);
   if (p.reached_at) b.add_xor_address(stun::attr::kReachedAt, *p.reached_at);
   b.add_u32(stun::attr::kSequence, p.sequence);
-  if (!p.payload.empty()) b.add(stun::attr::kPayload, ByteView(p.payload).first(std::min(p.payload.size(), kMaxPayload)));
+  if (!p.payload.empty())
+    b.add(stun::attr::kPayload, ByteView(p.payload).first(std::min(p.payload.size(), kMaxPayload)));
   return b.finish();
 }
 
@@ -71,6 +72,17 @@ std::optional<PunchPacket> read_punch(ByteView datagram, const AttemptToken& tok
   if (!p) return std::nullopt;
   if (CRYPTO_memcmp(p->token.data(), token.data(), token.size()) != 0) return std::nullopt;
   return std::move(p).value();
+}
+
+std::vector<PunchPacket> late_probe_answers(const PunchPacket& received, const SocketAddress& from,
+                                            bool on_chosen_path) {
+  std::vector<PunchPacket> out;
+  if (received.stage != PunchStage::Probe) return out;
+  auto ack = punch_packet(received.token, PunchStage::Ack, from, received.sequence);
+  ack.reached_at = received.target;  // where the probe reached us, as for any ack
+  out.push_back(ack);
+  if (on_chosen_path) out.push_back(punch_packet(received.token, PunchStage::Confirm, from, received.sequence));
+  return out;
 }
 
 }  // namespace natpunch

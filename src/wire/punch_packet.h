@@ -10,6 +10,7 @@
 #pragma once
 
 #include <optional>
+#include <vector>
 
 #include "wire/address.h"
 #include "wire/control_messages.h"
@@ -37,5 +38,13 @@ Result<PunchPacket, ParseError> decode_punch(const MessageView& m);
 // Parses a datagram as a punch packet carrying `token`; nullopt for anything else (other STUN,
 // other attempts, garbage), so callers can ignore it silently.
 std::optional<PunchPacket> read_punch(ByteView datagram, const AttemptToken& token);
+
+// What a side that has chosen its path answers to a punch packet that arrives afterwards (the
+// peer lost our answers, or probes again): a probe gets an ack, as any probe does, and a probe on
+// the chosen path (`on_chosen_path`: from the peer address we use, on our socket of the path) also
+// a confirm, which names that path to a controlled peer still waiting for our choice
+// (punch/puncher.h). Other stages get nothing.
+std::vector<PunchPacket> late_probe_answers(const PunchPacket& received, const SocketAddress& from,
+                                            bool on_chosen_path);
 
 }  // namespace natpunch
