@@ -7,11 +7,21 @@
 #include <cmath>
 
 #include "sim/trial.h"
+#include "test_seed.h"
 
 namespace natpunch::sim {
 namespace {
 
 using namespace std::chrono_literals;
+using test::binomial_at_least;
+using test::binomial_at_most;
+using test::test_seed;
+
+// Success rates where no formula gives them (loss, NAT timeouts), measured over 400 values of
+// NATPUNCH_TEST_SEED and rounded down by about two standard errors. (Under 10 % loss this was
+// 15,395/16,000 before both sides were made to end on one path: punch/puncher.h.)
+constexpr double kTenPercentLossRate = 0.995;  // measured 15,963/16,000
+constexpr double kDefaultPacingRate = 0.99;    // measured 3,984/4,000 and 3,981/4,000
 
 double birthday_p(double r, int n, int m) {
   double miss = 1;
@@ -27,8 +37,7 @@ struct Tally {
 };
 
 // `trials` trials of port-restricted-cone (a) ↔ symmetric random over [lo, 65535] (b).
-Tally run_birthday(Method method, int n, int m, std::uint16_t lo, int trials, std::uint64_t seed0,
-                   double loss = 0) {
+Tally run_birthday(Method method, int n, int m, std::uint16_t lo, int trials, std::uint64_t seed0, double loss = 0) {
   Tally t;
   for (int i = 0; i < trials; ++i) {
     TrialConfig c;
@@ -81,21 +90,17 @@ void report(const char* name, const Tally& t, double p) {
               double(t.probes) / t.trials, t.first_failure.empty() ? "" : "; first failure ", t.first_failure.c_str());
 }
 
-// Binomial(trials, p) bounds at ±k σ.
-int lower(int trials, double p, double k) { return int(std::floor(trials * p - k * std::sqrt(trials * p * (1 - p)))); }
-int upper(int trials, double p, double k) { return int(std::ceil(trials * p + k * std::sqrt(trials * p * (1 - p)))); }
-
 // JP7401564B2's published setting: N = 400, M = 500 over 2048–65535 (R = 63,488) → 95.8 %.
 TEST(PunchBirthday, ListenFirstMatchesThePatentsHighSetting) {
   const double p = birthday_p(63488, 400, 500);
   ASSERT_NEAR(p, 0.958, 0.001);
-  auto t = run_birthday(Method::BirthdayListenFirst, 400, 500, 2048, 200, 1000);
+  auto t = run_birthday(Method::BirthdayListenFirst, 400, 500, 2048, 200, test_seed("PunchBirthday.ListenFirstHigh"));
   report("listen-first N=400 M=500", t, p);
-  // 3σ below the mean (σ ≈ 2.8 for 200 trials): a deterministic, seeded run that a correct
-  // simulator passes with > 99.8 % probability over seeds; an off-by-a-lot model does not.
-  EXPECT_GE(t.ok, lower(200, p, 3));
-  EXPECT_GE(t.ok_by_order[0], 80);
-  EXPECT_GE(t.ok_by_order[1], 80);
+  // Binomial bounds (test_seed.h): a correct simulator falls below them once in 10,000 runs; a
+  // model off by a few points does not pass. Each order has half the trials.
+  EXPECT_GE(t.ok, binomial_at_least(200, p));
+  EXPECT_GE(t.ok_by_order[0], binomial_at_least(100, p));
+  EXPECT_GE(t.ok_by_order[1], binomial_at_least(100, p));
 }
 
 // CN104660728A's setting: 500 sockets, 500 ports over 1024–65535 (R = 64,512) → 97.9 %
@@ -103,31 +108,33 @@ TEST(PunchBirthday, ListenFirstMatchesThePatentsHighSetting) {
 TEST(PunchBirthday, SprayFirstMatchesTheSmartHomeSetting) {
   const double p = birthday_p(64512, 500, 500);
   ASSERT_NEAR(p, 0.978, 0.002);
-  auto t = run_birthday(Method::BirthdaySprayFirst, 500, 500, 1024, 200, 2000);
+  auto t = run_birthday(Method::BirthdaySprayFirst, 500, 500, 1024, 200, test_seed("PunchBirthday.SprayFirstHigh"));
   report("spray-first N=500 M=500", t, p);
-  EXPECT_GE(t.ok, lower(200, p, 3));
-  EXPECT_GE(t.ok_by_order[0], 80);
-  EXPECT_GE(t.ok_by_order[1], 80);
+  EXPECT_GE(t.ok, binomial_at_least(200, p));
+  EXPECT_GE(t.ok_by_order[0], binomial_at_least(100, p));
+  EXPECT_GE(t.ok_by_order[1], binomial_at_least(100, p));
 }
 
 // Two-sided check at a setting where chance matters (JP7401564B2's 54.6 %): the simulator is
-// neither harder nor easier than the formula. ±3.5σ (σ ≈ 7.0 for 200 trials).
+// neither harder nor easier than the formula (each bound missed once in 10,000 runs).
 TEST(PunchBirthday, BothOrdersFollowTheFormulaAtTheLowSetting) {
   const double p = birthday_p(63488, 100, 500);
   ASSERT_NEAR(p, 0.546, 0.001);
+  const auto seed = test_seed("PunchBirthday.BothOrdersLow");
   for (auto method : {Method::BirthdayListenFirst, Method::BirthdaySprayFirst}) {
-    auto t = run_birthday(method, 100, 500, 2048, 200, 3000);
+    auto t = run_birthday(method, 100, 500, 2048, 200, seed + (method == Method::BirthdayListenFirst ? 0 : 1000));
     report(method == Method::BirthdayListenFirst ? "listen-first N=100 M=500" : "spray-first N=100 M=500", t, p);
-    EXPECT_GE(t.ok, lower(200, p, 3.5));
-    EXPECT_LE(t.ok, upper(200, p, 3.5));
+    EXPECT_GE(t.ok, binomial_at_least(200, p));
+    EXPECT_LE(t.ok, binomial_at_most(200, p));
   }
 }
 
 // The lab's setting (N = 256, M = 2048: 99.97 %) with 10 % loss on both NATs, each way.
 TEST(PunchBirthday, TenPercentLossStillMostlyConnects) {
-  auto t = run_birthday(Method::BirthdayListenFirst, 256, 2048, 1024, 40, 4000, 0.10);
+  auto t =
+      run_birthday(Method::BirthdayListenFirst, 256, 2048, 1024, 40, test_seed("PunchBirthday.TenPercentLoss"), 0.10);
   report("listen-first N=256 M=2048, 10% loss", t, birthday_p(64512, 256, 2048));
-  EXPECT_GE(t.ok, 34);
+  EXPECT_GE(t.ok, binomial_at_least(40, kTenPercentLossRate));
 }
 
 // At the default pacing (50 pps) a spray of M = 2048 takes 41 s: longer than the 30 s a typical
@@ -137,7 +144,8 @@ TEST(PunchBirthday, DefaultPacingAgainstA30SecondNatTimeout) {
   for (auto method : {Method::BirthdayListenFirst, Method::BirthdaySprayFirst}) {
     int ok = 0;
     std::uint64_t probes = 0;
-    for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+    const auto seed0 = test_seed(std::string("PunchBirthday.DefaultPacing.") + std::string(to_string(method)));
+    for (std::uint64_t seed = seed0; seed < seed0 + 10; ++seed) {
       TrialConfig c;
       c.a.nat = *lab_nat("port-restricted-cone");
       c.b.nat = *lab_nat("symmetric-random");
@@ -145,14 +153,14 @@ TEST(PunchBirthday, DefaultPacingAgainstA30SecondNatTimeout) {
       c.a.local_port = 5000;
       c.b.local_port = 6000;
       c.forced = method;
-      c.seed = 5000 + seed;
+      c.seed = seed;
       auto r = run_trial(c);  // default tuning: N = 256, M = 2048, 50 pps
       ok += r.ok();
       probes += r.a.outcome.probes_sent;
     }
     std::printf("[ %s at 50 pps, 30 s NAT timeout ] %d/10 connected, %.0f probes/trial\n",
                 std::string(to_string(method)).c_str(), ok, double(probes) / 10);
-    EXPECT_GE(ok, 9);
+    EXPECT_GE(ok, binomial_at_least(10, kDefaultPacingRate));
   }
 }
 

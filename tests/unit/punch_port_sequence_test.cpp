@@ -5,6 +5,7 @@
 #include <set>
 
 #include "punch/port_sequence.h"
+#include "test_seed.h"
 
 namespace natpunch {
 namespace {
@@ -51,9 +52,18 @@ TEST(PortSequence, SmallRangeIsExhaustedThenReturnsZero) {
   EXPECT_EQ(*seen.rbegin(), 5009);
 }
 
-TEST(PortSequence, SameSeedSameOrder) {
-  PortSequence a(1024, 65535, 99, 0, std::nullopt, 0), b(1024, 65535, 99, 0, std::nullopt, 0);
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(a.next(), b.next());
+TEST(PortSequence, SameSeedSameOrderOtherSeedOtherOrder) {
+  const auto seed = test::test_seed("PortSequence.SameSeedSameOrder");
+  PortSequence a(1024, 65535, seed, 0, std::nullopt, 0), b(1024, 65535, seed, 0, std::nullopt, 0);
+  PortSequence c(1024, 65535, seed + 1, 0, std::nullopt, 0);
+  int same_as_other = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto p = a.next();
+    EXPECT_EQ(p, b.next());
+    same_as_other += p == c.next();
+  }
+  // Two different random orders of 64,512 ports share about 100/64,512 positions.
+  EXPECT_LT(same_as_other, 5) << "seeds " << seed << " and " << seed + 1 << " gave the same order";
 }
 
 TEST(NatBehaviorWire, PoolRoundTripsAndOldEightByteFormStillParses) {

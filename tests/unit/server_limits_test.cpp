@@ -7,6 +7,7 @@
 #include <random>
 
 #include "server/request_handler.h"
+#include "test_seed.h"
 #include "wire/address_codec.h"
 #include "wire/builder.h"
 #include "wire/control_messages.h"
@@ -173,7 +174,7 @@ TEST_F(LimitsTest, NoIndicationToAPeerThatNeverProvedItsAddress) {
 // address, each answer is at most the request's size (amplification ≤ 1.0), and nothing goes to an
 // unproven third party.
 TEST_F(LimitsTest, NoAnswerToAnUnprovenSourceIsLargerThanItsRequest) {
-  std::mt19937_64 rng(6);
+  std::mt19937_64 rng(test::test_seed("LimitsTest.NoAnswerLargerThanItsRequest"));
   auto nonce_a = register_proven("alice", "198.51.100.1:6000", t0);
   register_proven("bob", "203.0.113.9:7000", t0);
   const char* names[] = {"alice", "bob", "carol", "dave"};
