@@ -267,6 +267,16 @@ std::vector<OutPacket> QuicSession::on_datagram(ByteView bytes, const SocketAddr
   }
 }
 
+std::chrono::milliseconds QuicSession::effective_idle() const {
+  auto idle = config_.idle_timeout;
+  if (const auto* remote = ngtcp2_conn_get_remote_transport_params(impl_->conn);
+      remote != nullptr && remote->max_idle_timeout > 0) {
+    idle = std::min(idle, std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::nanoseconds(remote->max_idle_timeout)));
+  }
+  return idle;
+}
+
 std::vector<OutPacket> QuicSession::on_timer(TimePoint now) {
   last_now_ = now;
   last_timer_ = now;
@@ -284,9 +294,9 @@ std::vector<OutPacket> QuicSession::on_timer(TimePoint now) {
   CloseInfo info;
   // RFC 9000 §10.1 restarts the idle timer on the first keepalive after the last packet heard, so
   // ngtcp2 alone may wait up to idle + keepalive; the session promises "nothing heard for idle".
-  if (established_ && now - last_heard_ >= config_.idle_timeout) {
+  if (established_ && now - last_heard_ >= effective_idle()) {
     info.idle_timeout = true;
-    info.reason = "idle timeout: nothing from the peer for " + std::to_string(config_.idle_timeout.count()) + " ms";
+    info.reason = "idle timeout: nothing from the peer for " + std::to_string(effective_idle().count()) + " ms";
     set_closed(std::move(info));
     return {};
   }
@@ -297,7 +307,7 @@ std::vector<OutPacket> QuicSession::on_timer(TimePoint now) {
     info.idle_timeout = true;
     info.handshake_failed = !established_;
     info.reason = established_ ? "idle timeout: nothing from the peer for " +
-                                     std::to_string(config_.idle_timeout.count()) + " ms"
+                                     std::to_string(effective_idle().count()) + " ms"
                                : "handshake timed out";
     set_closed(std::move(info));
     return {};
@@ -321,7 +331,7 @@ std::optional<TimePoint> QuicSession::next_deadline() const {
   // after that instant: a deadline the last on_timer() already handled is due just after it.
   if (e != UINT64_MAX) next = std::max(from_ts(e), last_timer_ + std::chrono::nanoseconds(1));
   if (established_) {
-    auto idle = last_heard_ + config_.idle_timeout;
+    auto idle = last_heard_ + effective_idle();
     if (!next || idle < *next) next = idle;
   }
   return next;

@@ -144,6 +144,8 @@ class QuicSession {
   Result<bool, std::string> init_server(ByteView first, const SocketAddress& local, const SocketAddress& from,
                                         TimePoint now);
   std::vector<OutPacket> write(TimePoint now);
+  // The idle timeout in force (RFC 9000 §10.1): ours, or the peer's max_idle_timeout if shorter.
+  std::chrono::milliseconds effective_idle() const;
   std::vector<OutPacket> fail_with(int liberr, CloseInfo info, TimePoint now);
   std::vector<OutPacket> write_close(const ::ngtcp2_connection_close_error& ccerr, TimePoint now);
   void set_closed(CloseInfo info);

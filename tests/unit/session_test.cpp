@@ -35,7 +35,8 @@ struct Pair {
   TimePoint last_to_server{};
 
   void make(std::optional<PublicKey> pin_server, std::optional<PublicKey> pin_client, milliseconds idle = milliseconds(30000),
-            bool client_has_key = true, milliseconds keepalive = milliseconds(0)) {
+            bool client_has_key = true, milliseconds keepalive = milliseconds(0),
+            std::optional<milliseconds> server_idle = std::nullopt) {
     SessionConfig c;
     c.role = SessionRole::Client;
     c.local = kClientAddr;
@@ -49,6 +50,7 @@ struct Pair {
     s.local = kServerAddr;
     s.remote = kClientAddr;
     s.peer_key = pin_client;
+    if (server_idle) s.idle_timeout = *server_idle;
     auto cs = QuicSession::create(c, client_has_key ? &client_key : nullptr, now);
     auto ss = QuicSession::create(s, &server_key, now);
     ASSERT_TRUE(cs) << cs.error();
@@ -279,6 +281,32 @@ TEST(QuicSession, APeerThatGoesSilentIsReportedAsIdleTimeoutWithinTheConfiguredT
   auto took = std::chrono::duration_cast<milliseconds>(p.now - silent_from);
   EXPECT_GE(took.count(), 3000);
   EXPECT_LE(took.count(), 3000 + 50);  // measured from the last packet heard, not restarted by keepalives
+}
+
+// RFC 9000 §10.1: the idle timeout in force is the smaller of the two sides'. A server configured
+// for 60 s facing a client that announced 2 s closes after 2 s, and says so (it said 60000 ms).
+TEST(QuicSession, TheShorterOfBothIdleTimeoutsIsTheOneInForceAndReported) {
+  Pair p;
+  p.make(p.server_key.public_key(), p.client_key.public_key(), milliseconds(2000), true, milliseconds(0),
+         milliseconds(60000));
+  p.start();
+  p.run(milliseconds(200));
+  ASSERT_TRUE(p.server->established());
+  auto silent_from = p.last_to_server;
+  p.drop_to_server = true;
+  p.client.reset();
+  auto end = p.now + milliseconds(70000);
+  while (p.now < end && !p.server->closed()) {
+    auto d = p.server->next_deadline();
+    ASSERT_TRUE(d.has_value());
+    p.now = std::max(p.now + milliseconds(1), *d);
+    p.server->on_timer(p.now);
+  }
+  ASSERT_TRUE(p.server->closed());
+  EXPECT_TRUE(p.server->close_info()->idle_timeout);
+  auto took = std::chrono::duration_cast<milliseconds>(p.now - silent_from);
+  EXPECT_LT(took.count(), 60000) << "the server waited for its own idle timeout, not the shorter one";
+  EXPECT_EQ(p.server->close_info()->reason, "idle timeout: nothing from the peer for 2000 ms");
 }
 
 TEST(QuicSession, GarbageAndStrayPacketsAreIgnoredWithoutClosing) {
