@@ -37,7 +37,7 @@ class EventLog {
  public:
   explicit EventLog(bool json) : json_(json) {}
   void emit(nlohmann::json j, const std::string& human) {
-    if (json_) std::cout << j.dump() << std::endl;
+    if (json_) std::cout << json_text(j) << std::endl;
     else std::cout << human << std::endl;
   }
 

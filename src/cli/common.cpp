@@ -41,11 +41,15 @@ Result<ClientSocket, CommandError> open_client_socket(asio::io_context& io, cons
   return ClientSocket{*server, std::move(*socket)};
 }
 
+std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 int report_failure(bool json, const std::string& message, int code, nlohmann::json extra) {
   if (json) {
     nlohmann::json j = {{"ok", false}, {"error", message}};
     if (extra.is_object()) j.update(extra);
-    std::cout << j.dump() << std::endl;
+    std::cout << json_text(j) << std::endl;
   } else {
     std::cerr << "natpunch: " << message << std::endl;
   }

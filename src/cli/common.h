@@ -49,6 +49,11 @@ struct CommandError {
 Result<ClientSocket, CommandError> open_client_socket(asio::io_context& io, const std::string& server,
                                                       const std::string& bind);
 
+// One JSON object as one line. Text from the network is escaped where it is read
+// (wire/escape.h); invalid UTF-8 that still got here becomes U+FFFD instead of an exception, so
+// --json output is always JSON.
+std::string json_text(const nlohmann::json& j);
+
 // Prints an error for a person (stderr) or as {"ok":false,"error":…} (stdout) and returns code.
 int report_failure(bool json, const std::string& message, int code, nlohmann::json extra = {});
 

@@ -294,7 +294,7 @@ int run_connect(const ConnectOptions& o) {
   }
   auto rep = run_to_completion(io, run(*d, o, tuning->first, tuning->second, pinned));
   if (d->port_mapping) (void)unmap(*d->port_mapping);  // bounded: each protocol's timeout
-  if (o.json) std::cout << rep.j.dump() << std::endl;
+  if (o.json) std::cout << json_text(rep.j) << std::endl;
   else (rep.ok ? std::cout : std::cerr) << rep.human << std::endl;
   return rep.exit_code;
 }

@@ -22,7 +22,7 @@ int run_key(const KeyOptions& o) {
   auto pub = to_hex(loaded->key.public_key());
   if (o.json) {
     std::cout
-        << nlohmann::json{{"ok", true}, {"key_file", path}, {"public_key", pub}, {"created", loaded->created}}.dump()
+        << json_text({{"ok", true}, {"key_file", path}, {"public_key", pub}, {"created", loaded->created}})
         << std::endl;
   } else {
     std::cout << (loaded->created ? "created " : "") << path << "\npublic key " << pub << "\n";

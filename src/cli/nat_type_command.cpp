@@ -133,7 +133,7 @@ int run_nat_type(const NatTypeOptions& o) {
        {"rtt_ms", r.rtt.count()},
        {"responses", r.responses},
        {"send_errors", stats.send_errors}});
-  std::cout << base.dump() << std::endl;
+  std::cout << json_text(base) << std::endl;
   return kExitOk;
 }
 }  // namespace

@@ -90,7 +90,7 @@ int run_delete(const PortmapOptions& o, const PortMapRequest& req) {
   if (o.json) {
     base["ok"] = true;
     base["deleted"] = true;
-    std::cout << base.dump() << std::endl;
+    std::cout << json_text(base) << std::endl;
   } else {
     std::cout << "deleted the " << to_string(m.protocol) << " mapping of internal port " << o.internal_port << " on "
               << m.gateway.ip_string() << std::endl;
@@ -134,7 +134,7 @@ int run_portmap(const PortmapOptions& o) {
                         {"lifetime_s", m.lifetime.count()},
                         {"tried", tried_json(m.failed_first)}};
     if (m.protocol == MapProtocol::Pcp) j["pcp_nonce"] = hex(m.pcp_nonce);
-    std::cout << j.dump() << std::endl;
+    std::cout << json_text(j) << std::endl;
   } else {
     std::cout << "mapped " << m.external.to_string() << " -> " << m.internal.to_string() << " UDP with "
               << to_string(m.protocol) << " on " << m.gateway.to_string() << " for " << m.lifetime.count() << " s";

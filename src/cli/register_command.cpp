@@ -54,7 +54,7 @@ int run_register(const RegisterOptions& o) {
   if (o.json) {
     base.update({{"ok", true}, {"mapped", r->response.mapped.to_string()}, {"ttl_s", r->response.lifetime_s},
                  {"locals", locals}, {"rtt_ms", ms(r->rtt)}, {"sends", r->sends}});
-    std::cout << base.dump() << std::endl;
+    std::cout << json_text(base) << std::endl;
   } else {
     std::cout << "registered '" << id->value << "' (" << to_string(id->kind) << "): server sees "
               << r->response.mapped.to_string() << ", valid " << r->response.lifetime_s << " s, "

@@ -88,7 +88,7 @@ int run_simulate(const SimulateOptions& o) {
                         {"jitter_ms", o.jitter_ms},
                         {"background_flows_per_s", o.background}};
     if (!s.sample_error.empty()) j["sample_error"] = s.sample_error;
-    std::cout << j.dump() << std::endl;
+    std::cout << json_text(j) << std::endl;
     return kExitOk;
   }
   std::cout << std::fixed << std::setprecision(2);

@@ -34,7 +34,7 @@ int run_stun(const StunOptions& o) {
   }
   if (o.json) {
     base.update({{"ok", true}, {"mapped", r->mapped.to_string()}, {"rtt_ms", ms(r->rtt)}, {"sends", r->sends}});
-    std::cout << base.dump() << std::endl;
+    std::cout << json_text(base) << std::endl;
   } else {
     std::cout << "mapped address " << r->mapped.to_string() << "  (local " << local << ", server "
               << from_endpoint(server).to_string() << ", rtt " << ms(r->rtt) << " ms, " << r->sends

@@ -4,6 +4,7 @@
 #include "io/endpoint.h"
 #include "wire/address_codec.h"
 #include "wire/builder.h"
+#include "wire/escape.h"
 #include "wire/padding.h"
 
 namespace natpunch {
@@ -27,12 +28,6 @@ std::string ClientError::message() const {
     case Kind::Malformed: return "malformed answer from the server: " + reason;
   }
   return "error";
-}
-
-static std::string printable(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 128)) out.push_back(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f ? c : '?');
-  return out;
 }
 
 RendezvousClient::RendezvousClient(udp::socket socket, udp::endpoint server, RetransmitPolicy policy)
@@ -125,7 +120,7 @@ static Result<MessageView, ClientError> parse_answer(const TransactionOutcome& o
   if (m->cls() == stun::MessageClass::Error) {
     auto e = decode_error_response(*m);
     if (!e) return fail(malformed(e.error()));
-    return fail(ClientError{ClientError::Kind::Rejected, e->code, printable(e->reason)});
+    return fail(ClientError{ClientError::Kind::Rejected, e->code, escape_for_display(e->reason, 128)});
   }
   return *m;
 }

@@ -7,6 +7,7 @@
 #include "wire/address_codec.h"
 #include "wire/builder.h"
 #include "wire/control_messages.h"
+#include "wire/escape.h"
 #include "wire/integrity.h"
 
 namespace natpunch {
@@ -42,13 +43,6 @@ std::optional<std::uint32_t> read_u32(const MessageView& m, std::uint16_t type) 
   if (!a || a->value.size() != 4) return std::nullopt;
   ByteReader r(a->value);
   return r.u32();
-}
-
-// Printable text only: reason phrases come from the network.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 128)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return out;
 }
 
 // §9 and §12: a permission lasts 300 s and a channel 600 s; refresh a minute early.
@@ -238,7 +232,7 @@ std::vector<Bytes> TurnClient::on_response(const MessageView& m, TimePoint now) 
 std::vector<Bytes> TurnClient::on_error(Transaction t, const MessageView& m, TimePoint now) {
   auto e = decode_error_response(m);
   int code = e ? e->code : 0;
-  std::string reason = e ? printable(e->reason) : "malformed error";
+  std::string reason = e ? escape_for_display(e->reason, 128) : "malformed error";
   const auto* realm = m.find(stun::attr::kRealm);
   const auto* nonce = m.find(stun::attr::kNonce);
   // 401 with REALM and NONCE: sign from now on (once; a second 401 means the credentials are wrong).

@@ -10,6 +10,7 @@
 #include "session/quic_session_impl.h"
 #include "session/quic_settings.h"
 #include "session/quic_tls.h"
+#include "wire/escape.h"
 
 namespace natpunch {
 
@@ -42,18 +43,13 @@ std::string describe_peer_close(const ngtcp2_connection_close_error& e) {
     text = "closed by peer (QUIC transport error " + std::to_string(e.error_code) + ")";
   }
   if (e.reasonlen > 0 && e.reason != nullptr) {
-    std::string reason;
-    for (std::size_t i = 0; i < e.reasonlen && i < 120; ++i) {
-      auto c = static_cast<char>(e.reason[i]);
-      reason += (c >= 0x20 && c < 0x7f) ? c : '?';  // never echo control bytes from the network
-    }
-    text += ": " + reason;
+    // Never echo the network's bytes as they are (wire/escape.h).
+    text += ": " + escape_for_display(std::string_view(reinterpret_cast<const char*>(e.reason), e.reasonlen), 120);
   }
   return text;
 }
 
 }  // namespace
-
 
 QuicSession::QuicSession(const SessionConfig& config, TimePoint now)
     : config_(config),
@@ -86,7 +82,6 @@ Result<std::unique_ptr<QuicSession>, std::string> QuicSession::create(const Sess
   }
   return s;
 }
-
 
 Result<bool, std::string> QuicSession::init_client(TimePoint now) {
   ngtcp2_callbacks cb{};

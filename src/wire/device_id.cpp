@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "wire/escape.h"
+
 namespace natpunch {
 
 std::string_view to_string(IdKind k) {
@@ -41,10 +43,8 @@ static std::optional<std::string> normalise_mac(std::string_view v) {
 std::optional<DeviceId> make_device_id(IdKind kind, std::string_view value) {
   if (value.empty() || value.size() > kMaxIdLength) return std::nullopt;
   if (static_cast<std::uint8_t>(kind) > 3) return std::nullopt;
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return std::nullopt;
-  }
+  // UTF-8 without controls or bidirectional formatting: an ID is printed and logged as it is.
+  if (!displayable_as_is(value)) return std::nullopt;
   if (kind == IdKind::Mac) {
     auto mac = normalise_mac(value);
     if (!mac) return std::nullopt;

@@ -252,6 +252,27 @@ wait_until 5 not_allowed || fail "--stats does not count the refused connect: $(
 pass "allow list: stranger refused (403, counted), phone connected twice, third attempt rate-limited"
 stop_pid "$home_PID"
 
+# --- a hostile server's reason phrase (invalid UTF-8, terminal escapes, a C1 control, a bidi
+# override) never reaches the terminal as it is, and --json output stays JSON (it used to end in
+# "[json.exception.type_error.316] invalid UTF-8 byte" with no JSON at all).
+spawn "$WORK/hostile.out" "$WORK/hostile.err" python3 "$(dirname "$0")/hostile_server.py" --seconds 60
+hostile_ready() { [[ -s "$WORK/hostile.out" ]]; }
+wait_until 10 hostile_ready || fail "hostile_server.py printed no port"
+hostile=127.0.0.1:$(head -n1 "$WORK/hostile.out")
+raw_bytes_in() { LC_ALL=C grep -q $'[\x1b\xff\x9b]' <<<"$1" || LC_ALL=C grep -q $'\xe2\x80\xae' <<<"$1"; }
+for sub in register connect; do
+  args=(--server "$hostile" --id victim --timeout 3)
+  if [[ $sub == connect ]]; then args+=(--peer someone --no-discover --no-key --attempts 1); fi
+  expect_exit 1 "$sub --json against a hostile server" "$NATPUNCH" "$sub" "${args[@]}" --json
+  python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["ok"] is False and "\\xff" in j["error"], j' "$OUT" ||
+    fail "$sub --json against a hostile server is not JSON with the escaped reason: $OUT"
+  ! raw_bytes_in "$OUT" || fail "$sub --json printed the hostile bytes as they are: $(od -c <<<"$OUT" | head -5)"
+  expect_exit 1 "$sub (text) against a hostile server" "$NATPUNCH" "$sub" "${args[@]}"
+  ! raw_bytes_in "$OUT" || fail "$sub printed the hostile bytes to the terminal: $(od -c <<<"$OUT" | head -5)"
+  [[ "$OUT" == *'\xff\xfe \x1b[31mred'* ]] || fail "$sub does not show the reason escaped: $OUT"
+done
+pass "a hostile server's reason phrase is escaped for the terminal and --json stays JSON"
+
 # --- SIGTERM stops the server cleanly, with a final stats line. A server whose interval is an hour
 # prints no periodic line during the test, so its one line can only be the one printed at exit, and
 # must count the request made before the signal.
