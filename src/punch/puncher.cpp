@@ -314,7 +314,6 @@ std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now
         send_punch(out, d.socket, d.from, PunchStage::Confirm);
       }
       break;
-    default: break;  // stages no longer sent (keepalive, data, close): QUIC carries data
   }
   return out;
 }

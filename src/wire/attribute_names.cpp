@@ -33,7 +33,6 @@ std::string_view name(std::uint16_t type) {
     case kProbeTarget: return "NP-PROBE-TARGET";
     case kReachedAt: return "NP-REACHED-AT";
     case kSequence: return "NP-SEQUENCE";
-    case kPayload: return "NP-PAYLOAD";
     case kSignalKind: return "NP-SIGNAL-KIND";
     case kPublicKey: return "NP-PUBLIC-KEY";
     case kSignature: return "NP-SIGNATURE";

@@ -26,8 +26,6 @@ Bytes encode_punch(const PunchPacket& p, const TransactionId& txid) {
   b.add_xor_address(stun::attr::kProbeTarget, p.target);
   if (p.reached_at) b.add_xor_address(stun::attr::kReachedAt, *p.reached_at);
   b.add_u32(stun::attr::kSequence, p.sequence);
-  if (!p.payload.empty())
-    b.add(stun::attr::kPayload, ByteView(p.payload).first(std::min(p.payload.size(), kMaxPayload)));
   return b.finish();
 }
 
@@ -45,7 +43,7 @@ Result<PunchPacket, ParseError> decode_punch(const MessageView& m) {
   std::memcpy(p.token.data(), token->value.data(), p.token.size());
   ByteReader sr(stage->value);
   auto st = *sr.u32();
-  if (st < 1 || st > 7) return fail(ParseError::BadAttributeValue);
+  if (st < 1 || st > 3) return fail(ParseError::BadAttributeValue);  // 4–7: retired data stages
   p.stage = static_cast<PunchStage>(st);
   auto t = decode_xor_address(target->value, m.transaction);
   if (!t) return fail(t.error());
@@ -57,10 +55,6 @@ Result<PunchPacket, ParseError> decode_punch(const MessageView& m) {
   }
   ByteReader qr(seq->value);
   p.sequence = *qr.u32();
-  if (const auto* payload = m.find(stun::attr::kPayload)) {
-    if (payload->value.size() > kMaxPayload) return fail(ParseError::BadAttributeValue);
-    p.payload.assign(payload->value.begin(), payload->value.end());
-  }
   return p;
 }
 

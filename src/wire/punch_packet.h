@@ -1,12 +1,11 @@
 // NP-PUNCH: what two peers send each other directly, once the server has introduced them.
 // A STUN indication (so it shares the socket with STUN and is classified by looks_like_stun):
 //   NP-ATTEMPT-TOKEN   the attempt's token from the server (anything without it is ignored)
-//   NP-PUNCH-STAGE     1 probe, 2 ack, 3 confirm, 4 keepalive, 5 data, 6 data reply, 7 close
+//   NP-PUNCH-STAGE     1 probe, 2 ack, 3 confirm (4–7 were keepalive/data/close: no longer valid)
 //   NP-PROBE-TARGET    the destination the sender used for this packet
 //   NP-REACHED-AT      ack: the address the acking side was reached at, i.e. the probe's
 //                      NP-PROBE-TARGET: its public mapping for that socket ("the first mapping")
 //   NP-SEQUENCE        a counter, to match replies and count loss
-//   NP-PAYLOAD         data stages: application bytes (≤ 1200)
 #pragma once
 
 #include <optional>
@@ -18,8 +17,8 @@
 
 namespace natpunch {
 
-enum class PunchStage : std::uint8_t { Probe = 1, Ack = 2, Confirm = 3, Keepalive = 4, Data = 5, DataReply = 6, Close = 7 };
-inline constexpr std::size_t kMaxPayload = 1200;
+// Application data never travels in punch packets: the path carries QUIC once punched.
+enum class PunchStage : std::uint8_t { Probe = 1, Ack = 2, Confirm = 3 };
 
 struct PunchPacket {
   AttemptToken token{};
@@ -27,7 +26,6 @@ struct PunchPacket {
   SocketAddress target;
   std::optional<SocketAddress> reached_at;
   std::uint32_t sequence = 0;
-  Bytes payload;
 };
 
 Bytes encode_punch(const PunchPacket& p, const TransactionId& txid);

@@ -21,7 +21,7 @@ inline constexpr std::uint16_t kBinding = 0x001;
 inline constexpr std::uint16_t kRegister = 0x0A0;
 inline constexpr std::uint16_t kConnect = 0x0A1;
 inline constexpr std::uint16_t kPeerInfo = 0x0A2;
-inline constexpr std::uint16_t kPunch = 0x0A3;   // peer ↔ peer: probes, acks, keepalives, data
+inline constexpr std::uint16_t kPunch = 0x0A3;   // peer ↔ peer: probes, acks, confirms
 inline constexpr std::uint16_t kSignal = 0x0A4;  // peer → server → peer: punching phase signals
 }  // namespace method
 
@@ -68,7 +68,7 @@ inline constexpr std::uint16_t kPunchStage = 0xC4AA;
 inline constexpr std::uint16_t kProbeTarget = 0xC4AB;
 inline constexpr std::uint16_t kReachedAt = 0xC4AC;
 inline constexpr std::uint16_t kSequence = 0xC4AD;
-inline constexpr std::uint16_t kPayload = 0xC4AE;
+// 0xC4AE was NP-PAYLOAD (data in punch packets): retired, never to be reused.
 inline constexpr std::uint16_t kSignalKind = 0xC4AF;
 inline constexpr std::uint16_t kPublicKey = 0xC4B0;      // the sender's Ed25519 identity key (32 bytes)
 inline constexpr std::uint16_t kSignature = 0xC4B1;      // Ed25519 over the message up to it (64 bytes)

@@ -155,12 +155,8 @@ int run(const fs::path& root) {
   PunchPacket ack = probe;
   ack.stage = PunchStage::Ack;
   ack.reached_at = lan_a;
-  PunchPacket data = probe;
-  data.stage = PunchStage::Data;
-  for (char c : std::string_view("hello through the NAT")) data.payload.push_back(std::byte(c));
   const Bytes punch_probe = encode_punch(probe, txid(16));
   const Bytes punch_ack = encode_punch(ack, txid(17));
-  const Bytes punch_data = encode_punch(data, txid(18));
 
   const std::pair<const char*, const Bytes*> singles[] = {
       {"binding-change-request", &change_request},
@@ -193,7 +189,6 @@ int run(const fs::path& root) {
       {"signal-request", &signal},
       {"punch-probe", &punch_probe},
       {"punch-ack", &punch_ack},
-      {"punch-data", &punch_data},
   };
   for (const auto& [name, bytes] : responses) write(stun_dir, std::string(name) + ".bin", *bytes);
 

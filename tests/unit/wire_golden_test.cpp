@@ -338,6 +338,29 @@ constexpr const char* kPunchProbe =
     "c4 ad 00 04 00 00 00 01"              // NP-SEQUENCE: 1
     "80 28 00 04 53 e3 17 7f";             // FINGERPRINT: CRC-32 of all above ^ 0x5354554e
 
+// A packet of a retired stage (5, the old "data"): a valid STUN message that is no punch packet.
+constexpr const char* kPunchRetiredDataStage =
+    "02 53 00 38 21 12 a4 42"              // type 0x0253, length 56, magic cookie
+    "70 75 6e 63 68 2d 30 30 30 30 30 34"  // transaction ID "punch-000004"
+    "c4 a5 00 10 a0 a1 a2 a3 a4 a5 a6 a7"  // NP-ATTEMPT-TOKEN: a0 a1 ... af
+    "a8 a9 aa ab ac ad ae af"
+    "c4 aa 00 04 00 00 00 05"              // NP-PUNCH-STAGE: 5 (retired: data)
+    "c4 ab 00 08 00 01 32 9a ea 12 d5 47"  // NP-PROBE-TARGET: 203.0.113.5:5000 (XOR)
+    "c4 ad 00 04 00 00 00 01"              // NP-SEQUENCE: 1
+    "80 28 00 04 9e b1 8a 58";             // FINGERPRINT
+
+// A probe that also carries 0xC4AE (the retired NP-PAYLOAD): comprehension-optional, ignored.
+constexpr const char* kPunchProbeWithRetiredPayload =
+    "02 53 00 40 21 12 a4 42"              // type 0x0253, length 64, magic cookie
+    "70 75 6e 63 68 2d 30 30 30 30 30 35"  // transaction ID "punch-000005"
+    "c4 a5 00 10 a0 a1 a2 a3 a4 a5 a6 a7"  // NP-ATTEMPT-TOKEN: a0 a1 ... af
+    "a8 a9 aa ab ac ad ae af"
+    "c4 aa 00 04 00 00 00 01"              // NP-PUNCH-STAGE: 1 (probe)
+    "c4 ab 00 08 00 01 32 9a ea 12 d5 47"  // NP-PROBE-TARGET: 203.0.113.5:5000 (XOR)
+    "c4 ad 00 04 00 00 00 01"              // NP-SEQUENCE: 1
+    "c4 ae 00 04 68 69 21 21"              // 0xC4AE (was NP-PAYLOAD): "hi!!"
+    "80 28 00 04 d0 1a 8a 63";             // FINGERPRINT
+
 // NP-PUNCH ack from bob: where the probe reached him.
 constexpr const char* kPunchAck =
     "02 53 00 44 21 12 a4 42"              // type 0x0253, length 68, magic cookie
@@ -739,10 +762,31 @@ TEST(GoldenPunch, DecodeAndReencode) {
     EXPECT_EQ(p->target.to_string(), v.target);
     EXPECT_EQ(p->reached_at ? p->reached_at->to_string() : "(none)", v.reached_at ? v.reached_at : "(none)");
     EXPECT_EQ(p->sequence, v.sequence);
-    EXPECT_TRUE(p->payload.empty());
     EXPECT_TRUE(read_punch(bytes, token())) << "the receive path accepts it for its attempt";
     EXPECT_EQ(to_hex(encode_punch(*p, m->transaction)), to_hex(bytes));
   }
+}
+
+// The retired data stages (4-7) and NP-PAYLOAD: a packet of such a stage is not a punch packet
+// (ignored, as before: nothing sent them), and 0xC4AE on a probe is skipped like any unknown
+// comprehension-optional attribute.
+TEST(GoldenPunch, RetiredStagesAreRefusedAndTheOldPayloadIgnored) {
+  const Bytes data = hex(kPunchRetiredDataStage);
+  auto m = parse_vector(data, 0x0253, "punch-000004", 5);
+  ASSERT_TRUE(m.ok()) << to_string(m.error());
+  auto p = decode_punch(*m);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error(), ParseError::BadAttributeValue);
+  EXPECT_FALSE(read_punch(data, token()));
+
+  const Bytes probe = hex(kPunchProbeWithRetiredPayload);
+  auto m2 = parse_vector(probe, 0x0253, "punch-000005", 6);
+  ASSERT_TRUE(m2.ok()) << to_string(m2.error());
+  auto q = read_punch(probe, token());
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->stage, PunchStage::Probe);
+  EXPECT_EQ(q->sequence, 1u);
+  EXPECT_EQ(q->target.to_string(), "203.0.113.5:5000");
 }
 
 }  // namespace
