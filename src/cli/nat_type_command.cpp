@@ -9,7 +9,7 @@
 #include "io/machine_driver.h"
 #include "io/rendezvous_client.h"
 #include "nat/nat_discovery.h"
-#include "server/random_source.h"
+#include "wire/random_source.h"
 
 namespace natpunch::cli {
 

@@ -3,7 +3,7 @@
 #include "io/endpoint.h"
 #include "io/machine_driver.h"
 #include "nat/nat_discovery.h"
-#include "server/random_source.h"
+#include "wire/random_source.h"
 
 namespace natpunch {
 

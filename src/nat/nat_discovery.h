@@ -34,12 +34,12 @@
 #include "wire/datagram_machine.h"
 #include "wire/message.h"
 #include "wire/nat_behavior.h"
+#include "wire/random_source.h"
 
 namespace natpunch {
 
-// Fills a buffer with unpredictable bytes (the shape of server/random_source.h's RandomSource, so
-// system_random() fits); injected so tests are deterministic.
-using DiscoveryRandom = std::function<void(std::span<std::byte>)>;
+// Transaction IDs come from an injected source (wire/random_source.h), so tests are deterministic.
+using DiscoveryRandom = RandomSource;
 
 // Sockets NatDiscovery uses by default: main, filtering, and four for allocation samples.
 inline constexpr std::size_t kNatDiscoverySockets = 6;

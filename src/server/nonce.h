@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/random_source.h"
+#include "wire/random_source.h"
 #include "wire/address.h"
 #include "wire/clock.h"
 

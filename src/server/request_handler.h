@@ -10,7 +10,7 @@
 #include "server/key_bindings.h"
 #include "server/nonce.h"
 #include "server/proven_sources.h"
-#include "server/random_source.h"
+#include "wire/random_source.h"
 #include "server/rate_limiter.h"
 #include "server/registry.h"
 #include "server/server_config.h"

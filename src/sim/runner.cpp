@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "server/socket_plan.h"
+#include "wire/random_source.h"
 
 namespace natpunch::sim {
 
@@ -22,15 +23,7 @@ SimServer::SimServer(Network& net, ServerConfig config, std::uint64_t seed, Sock
                      std::optional<SocketAddress> alternate)
     : net_(net),
       address_(address),
-      handler_(with_sockets(std::move(config), address, alternate), [state = seed](std::span<std::byte> out) mutable {
-        for (auto& b : out) {  // splitmix64: deterministic tokens and transaction IDs
-          state += 0x9e3779b97f4a7c15ULL;
-          std::uint64_t z = state;
-          z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-          z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-          b = std::byte(static_cast<std::uint8_t>(z ^ (z >> 31)));
-        }
-      }) {
+      handler_(with_sockets(std::move(config), address, alternate), seeded_random(seed)) {
   std::unordered_map<std::uint32_t, HostId> hosts;  // one host per server IP
   for (const auto& role : plan_sockets({address}, alternate)) {
     const auto& ip = role.address.ip;

@@ -4,6 +4,7 @@
 
 #include "nat/nat_discovery.h"
 #include "wire/padding.h"
+#include "wire/random_source.h"
 
 namespace natpunch::sim {
 
@@ -63,9 +64,7 @@ std::optional<NatBehavior> report(Runner& runner, const PeerSpec& p, SocketId ma
   for (std::size_t i = 1; i < kNatDiscoverySockets; ++i)
     if (auto s = net.bind(net.host_of(main))) sockets.push_back(*s);
   for (auto s : sockets) c.local_ports.push_back(net.local_address(s).port);
-  c.random = [state = seed](std::span<std::byte> out) mutable {
-    for (auto& b : out) b = std::byte(static_cast<std::uint8_t>(mix(state++)));
-  };
+  c.random = seeded_random(seed);
   NatDiscovery discovery(c);
   auto index = runner.add(discovery, sockets, net.now());
   runner.run(net.now() + c.server_timeout + c.window * 4, [&] { return discovery.finished(); });

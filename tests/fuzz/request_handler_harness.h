@@ -13,7 +13,7 @@
 #include <span>
 #include <vector>
 
-#include "server/random_source.h"
+#include "wire/random_source.h"
 #include "server/server_config.h"
 #include "wire/address.h"
 
