@@ -7,11 +7,12 @@
 #include "cli/common.h"
 #include "cli/device.h"
 #include "cli/punch_options.h"
+#include "device/admission.h"
+#include "identity/authorized_keys.h"
 #include "io/endpoint.h"
 #include "io/relay_fallback.h"
 #include "io/session_runner.h"
 #include "io/traversal.h"
-#include "punch/spray_budget.h"
 
 namespace natpunch::cli {
 
@@ -27,7 +28,8 @@ struct AgentOptions {
   double run_for_s = 0;  // 0 = until stopped
   bool once = false;      // exit after the first connection attempt (and its session)
   bool json = false;
-  std::vector<std::string> allow;  // --allow: the peers that may connect (nobody when empty)
+  std::vector<std::string> allow;  // --allow ID or ID=KEY: the peers that may connect (nobody when empty)
+  std::string allow_keys;          // --allow-keys FILE: "ID HEX-KEY" lines, each a pinned peer
   bool allow_any = false;          // --allow-any: an open device
   int max_sprays_per_minute = 6;   // per peer
   bool no_relay = false;           // --no-relay: refuse relayed attempts (direct paths only)
@@ -45,8 +47,8 @@ class EventLog {
   bool json_;
 };
 
-asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tuning, std::optional<Method> method,
-                         const bool& stopping) {
+asio::awaitable<int> run(Device& d, const AgentOptions& o, Admission& admission, const PunchTuning& tuning,
+                         std::optional<Method> method, const bool& stopping) {
   EventLog log(o.json);
   auto reg = co_await discover_and_register(d, o.device);
   if (!reg) {
@@ -71,9 +73,7 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
   topt.method = method;
   std::vector<AttemptToken> handled;
   std::optional<steady_clock::time_point> unreachable_since;  // first failed refresh of an outage
-  SprayBudget budget(o.max_sprays_per_minute);
   std::uint64_t unauthenticated = 0;
-  const AllowList& allow = *o.device.allow;
 
   while (!stopping && steady_clock::now() < end) {
     auto wait = std::chrono::duration_cast<milliseconds>(std::min(next_refresh, end) - steady_clock::now());
@@ -120,29 +120,21 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
     if (std::find(handled.begin(), handled.end(), info->token) != handled.end()) continue;
     handled.push_back(info->token);
     if (handled.size() > 64) handled.erase(handled.begin());
-    // The server passes on only requests we allow (NP-ALLOW); check again here, and spray at most
-    // --max-sprays-per-minute times for one peer.
-    if (!allow.allows(info->peer)) {
-      log.emit({{"event", "refused"}, {"peer", info->peer.value}, {"reason", "not in --allow"}},
-               "refused a connection from '" + info->peer.value + "': not in --allow");
-      continue;
-    }
-    if (o.no_relay && info->peer_relayed) {
-      log.emit({{"event", "refused"}, {"peer", info->peer.value}, {"reason", "relayed attempt (--no-relay)"}},
-               "refused a relayed connection from '" + info->peer.value + "': --no-relay");
-      continue;
-    }
-    if (!budget.take(info->peer.value, steady_clock::now())) {
-      log.emit({{"event", "rate-limited"}, {"peer", info->peer.value}, {"max_per_minute", o.max_sprays_per_minute}},
-               "ignored a connection from '" + info->peer.value + "': more than " +
-                   std::to_string(o.max_sprays_per_minute) + " attempts in a minute");
+    // The server passes on only requests we allow (NP-ALLOW); the device decides again here, with
+    // the keys it pinned itself, and sprays at most --max-sprays-per-minute times for one peer.
+    auto admitted = admission.admit(info->peer, info->peer_key, info->peer_relayed.has_value(), steady_clock::now());
+    if (!admitted) {
+      auto why = std::string(describe(admitted.error()));
+      nlohmann::json j{{"event", event_name(admitted.error())}, {"peer", info->peer.value}, {"reason", why}};
+      if (admitted.error() == Refusal::RateLimited) j["max_per_minute"] = o.max_sprays_per_minute;
+      log.emit(j, "refused a connection from '" + info->peer.value + "': " + why);
       continue;
     }
     auto started = steady_clock::now();
     topt.self_port_mapped = registered_port_mapping(d);
     SessionOptions sopt;
     sopt.key = d.key.get();
-    sopt.peer_key = info->peer_key;
+    sopt.peer_key = admitted->peer_key;  // the pinned key when there is one
     sopt.keepalive = milliseconds(static_cast<long long>(o.keepalive_s * 1000));
     sopt.idle_timeout = milliseconds(static_cast<long long>(o.idle_s * 1000));
     sopt.handshake_timeout = milliseconds(10000);
@@ -228,21 +220,35 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, const PunchTuning& tu
   co_return kExitOk;
 }
 
-// --allow / --allow-any as the NP-ALLOW the agent registers; a usage error for a person otherwise.
-Result<AllowList, std::string> allow_list(const AgentOptions& o) {
-  AllowList a;
-  a.any = o.allow_any;
+// --allow, --allow-any and --allow-keys as the device's admission policy; a usage error for a
+// person otherwise.
+Result<AdmissionPolicy, std::string> admission_policy(const AgentOptions& o) {
+  AdmissionPolicy p;
+  p.allow_any = o.allow_any;
+  p.refuse_relayed = o.no_relay;
+  p.attempts_per_minute = o.max_sprays_per_minute;
   if (o.allow_any && !o.allow.empty()) return fail(std::string("--allow-any and --allow exclude each other"));
-  if (o.allow.size() > kMaxAllowedPeers)
-    return fail("--allow takes at most " + std::to_string(kMaxAllowedPeers) + " peers (or --allow-any)");
-  for (const auto& id : o.allow) {
-    auto peer = make_device_id(IdKind::Unspecified, id);
-    if (!peer) return fail("--allow '" + id + "' is not a valid ID");
-    a.peers.push_back(*peer);
+  for (const auto& text : o.allow) {
+    auto entry = parse_allow_entry(text);
+    if (!entry) return fail("--allow '" + text + "' is not a valid ID (or ID=KEY with a 64-hex-digit key)");
+    if (entry->key) {
+      if (auto [it, fresh] = p.pinned.emplace(entry->id.value, *entry->key); !fresh && it->second != *entry->key)
+        return fail("--allow pins two different keys for '" + entry->id.value + "'");
+    } else {
+      p.allowed.push_back(entry->id);
+    }
   }
-  if (encode_allow_list(a).size() > kMaxAllowBytes - 1)
-    return fail("the --allow list is too long for a registration (" + std::to_string(kMaxAllowBytes) + " bytes)");
-  return a;
+  if (!o.allow_keys.empty()) {
+    auto text = read_small_file(o.allow_keys, kMaxAuthorizedKeysFile);
+    if (!text) return fail("--allow-keys " + text.error());
+    auto keys = parse_authorized_keys(*text);
+    if (!keys) return fail("--allow-keys " + o.allow_keys + ": " + keys.error().describe());
+    for (const auto& [id, key] : *keys) {
+      if (auto [it, fresh] = p.pinned.emplace(id, key); !fresh && it->second != key)
+        return fail("--allow and --allow-keys pin two different keys for '" + id + "'");
+    }
+  }
+  return p;
 }
 
 int run_agent(AgentOptions o) {
@@ -252,12 +258,16 @@ int run_agent(AgentOptions o) {
     return report_failure(o.json, "--keepalive must be > 0 and below --idle-timeout", kExitUsage);
   if (o.max_sprays_per_minute < 1 || o.max_sprays_per_minute > 600)
     return report_failure(o.json, "--max-sprays-per-minute must be 1..600", kExitUsage);
-  auto allow = allow_list(o);
-  if (!allow) return report_failure(o.json, allow.error(), kExitUsage);
-  o.device.allow = *allow;
-  if (!allow->any && allow->peers.empty())
+  auto policy = admission_policy(o);
+  if (!policy) return report_failure(o.json, policy.error(), kExitUsage);
+  Admission admission(std::move(*policy));
+  o.device.allow = admission.announced();
+  if (!o.allow_any && admission.policy().allowed.empty() && admission.policy().pinned.empty())
     std::cerr << "natpunch agent: warning: no --allow given: nobody may connect to this device "
                  "(add --allow PEER_ID for each peer, or --allow-any for an open device)\n";
+  if (!o.allow_any && o.device.allow->any)
+    std::cerr << "natpunch agent: note: more peers than a registration can name (" << kMaxAllowedPeers
+              << "): the server passes every request on and the device decides alone\n";
   asio::io_context io;
   auto d = open_device(io, o.device);
   if (!d) {
@@ -272,7 +282,7 @@ int run_agent(AgentOptions o) {
     io.stop();
   });
   int rc = kExitOk;
-  asio::co_spawn(io, run(*d, o, tuning->first, tuning->second, stopping), [&](std::exception_ptr e, int r) {
+  asio::co_spawn(io, run(*d, o, admission, tuning->first, tuning->second, stopping), [&](std::exception_ptr e, int r) {
     rc = e ? kExitFailed : r;
     signals.cancel();
   });
@@ -295,8 +305,13 @@ Runner add_agent_command(CLI::App& app) {
   cmd->add_option("--run-for", o->run_for_s, "Stop after this many seconds (0 = until SIGINT/SIGTERM)")
       ->capture_default_str();
   cmd->add_option("--allow", o->allow,
-                  "A peer ID that may connect (repeatable, at most 16); the server passes on only their "
-                  "requests and the agent checks again. Without --allow or --allow-any nobody may connect");
+                  "A peer that may connect: ID, or ID=KEY to accept it only with that public key (64 hex digits, "
+                  "as `natpunch key` prints it) whatever the server says (repeatable). The server passes on only "
+                  "their requests (up to 16 IDs; with more, all requests) and the agent checks again. Without "
+                  "--allow, --allow-keys or --allow-any nobody may connect");
+  cmd->add_option("--allow-keys", o->allow_keys,
+                  "A file of pinned peers, one 'ID HEX-KEY' per line ('#' comments; the --authorized-keys format): "
+                  "each may connect, only with that key");
   cmd->add_flag("--allow-any", o->allow_any, "Let any peer connect (an open device)");
   cmd->add_option("--max-sprays-per-minute", o->max_sprays_per_minute,
                   "Connection attempts (each a spray of probes) answered per peer per minute; more are ignored")

@@ -252,6 +252,55 @@ wait_until 5 not_allowed || fail "--stats does not count the refused connect: $(
 pass "allow list: stranger refused (403, counted), phone connected twice, third attempt rate-limited"
 stop_pid "$home_PID"
 
+# --- keys pinned by the agent (--allow ID=KEY, --allow-keys FILE): phone is accepted only with the
+# key the agent pinned, whatever key the server vouches for; a wrong pin refuses it before any probe.
+phone_pub=$(json_field "$("$NATPUNCH" key --key-file "$WORK/keys/phone.key" --json)" public_key)
+[[ ${#phone_pub} -eq 64 ]] || fail "no public key for phone: $phone_pub"
+wrong_pub=$(printf 'ab%.0s' $(seq 32))
+expect_exit 2 "agent pinning two keys for one peer" "$NATPUNCH" agent --server "$server" --id pinned \
+  --allow "phone=$wrong_pub" --allow "phone=$phone_pub"
+[[ "$OUT" == *"two different keys"* ]] || fail "two pins for phone not refused clearly: $OUT"
+expect_exit 2 "agent with a missing --allow-keys file" "$NATPUNCH" agent --server "$server" --id pinned \
+  --allow-keys "$WORK/keys/no-such-allow-file"
+[[ "$OUT" == *no-such-allow-file* ]] || fail "missing --allow-keys file not named: $OUT"
+printf 'phone %s\nbroken\n' "$phone_pub" >"$WORK/keys/allow-broken"
+expect_exit 2 "agent with a malformed --allow-keys file" "$NATPUNCH" agent --server "$server" --id pinned \
+  --allow-keys "$WORK/keys/allow-broken"
+[[ "$OUT" == *allow-broken* && "$OUT" == *"line 2"* ]] || fail "malformed --allow-keys not named with its line: $OUT"
+# pinned_agent NAME ARGS…: an agent for phone only, registered; its log is $WORK/NAME.log.
+pinned_agent() {
+  local name=$1
+  shift
+  spawn "$WORK/$name.log" "$WORK/$name.err" "$NATPUNCH" agent --server "$server" --id "$name" "$@" \
+    --key-file "$WORK/keys/$name.key" --no-discover --json
+  PINNED_PID=$LAST_PID
+  local log=$WORK/$name.log
+  pinned_registered() { grep -q '"event":"registered"' "$log"; }
+  wait_until 10 pinned_registered || fail "agent $name did not register"
+}
+pinned_agent pin-wrong --allow "phone=$wrong_pub"
+expect_exit 1 "connect to an agent that pinned another key for phone" "$NATPUNCH" connect --server "$server" \
+  --id phone --peer pin-wrong --key-file "$WORK/keys/phone.key" --no-discover --message hi --attempts 1 --timeout 3 --json
+refused_pin() { grep -q '"event":"refused".*"peer":"phone".*"reason":"key does not match' "$WORK/pin-wrong.log"; }
+wait_until 5 refused_pin || fail "the agent did not refuse phone's key: $(cat "$WORK/pin-wrong.log")"
+! grep -q '"event":"connected"' "$WORK/pin-wrong.log" || fail "the agent connected a peer whose key is not the pinned one"
+stop_pid "$PINNED_PID"
+pinned_agent pin-right --allow "phone=$phone_pub"
+expect_exit 0 "connect to an agent that pinned phone's key" "$NATPUNCH" connect --server "$server" --id phone \
+  --peer pin-right --key-file "$WORK/keys/phone.key" --no-discover --message pinned --attempts 1 --timeout 10 --json
+[[ "$(json_field "$OUT" reply)" == pinned && "$(json_field "$OUT" session.peer_authenticated)" == true ]] ||
+  fail "no authenticated echo through a pinned agent: $OUT"
+pin_closed() { grep -q '"event":"closed".*"peer":"phone".*"peer_authenticated":true' "$WORK/pin-right.log"; }
+wait_until 10 pin_closed || fail "the pinned agent did not authenticate phone: $(cat "$WORK/pin-right.log")"
+stop_pid "$PINNED_PID"
+printf '# pinned peers\nphone %s\n' "$phone_pub" >"$WORK/keys/allow-phone"
+pinned_agent pin-file --allow-keys "$WORK/keys/allow-phone"
+expect_exit 0 "connect to an agent with phone in --allow-keys" "$NATPUNCH" connect --server "$server" --id phone \
+  --peer pin-file --key-file "$WORK/keys/phone.key" --no-discover --message file --attempts 1 --timeout 10 --json
+[[ "$(json_field "$OUT" reply)" == file ]] || fail "no echo through an agent with --allow-keys: $OUT"
+stop_pid "$PINNED_PID"
+pass "pinned keys: a wrong pin refuses phone before any probe, the right one (--allow ID=KEY or --allow-keys) connects"
+
 # --- a hostile server's reason phrase (invalid UTF-8, terminal escapes, a C1 control, a bidi
 # override) never reaches the terminal as it is, and --json output stays JSON (it used to end in
 # "[json.exception.type_error.316] invalid UTF-8 byte" with no JSON at all).
