@@ -6,14 +6,29 @@
 LAB_INET_CIDR=24
 LAB_SERVER_IP1=203.0.113.1
 LAB_SERVER_IP2=203.0.113.2
-# WAN address of side a's router (or of host a itself when side a is `open`), and of side b.
-LAB_WAN_IP_a=203.0.113.10
-LAB_WAN_IP_b=203.0.113.20
-# Private LANs behind the routers.
-LAB_LAN_ROUTER_a=10.0.1.1 LAB_LAN_HOST_a=10.0.1.2
-LAB_LAN_ROUTER_b=10.0.2.1 LAB_LAN_HOST_b=10.0.2.2
+# Sides a..h (`lab up --a T --b T [--c T …]`); side K (a=1, b=2, …) has the WAN address
+# 203.0.113.(10·K) (its router's, or its host's own when the side is `open`) and the private LAN
+# 10.0.K.0/24 with the router on .1 and the host on .2: LAB_WAN_IP_a=203.0.113.10,
+# LAB_LAN_ROUTER_a=10.0.1.1, LAB_LAN_HOST_a=10.0.1.2; side b .20, 10.0.2.1, 10.0.2.2; side c .30, …
+LAB_SIDES=(a b c d e f g h)
+_lab_k=0
+for _lab_side in "${LAB_SIDES[@]}"; do
+  _lab_k=$((_lab_k + 1))
+  declare -g "LAB_WAN_IP_$_lab_side=203.0.113.$((10 * _lab_k))"
+  declare -g "LAB_LAN_ROUTER_$_lab_side=10.0.$_lab_k.1" "LAB_LAN_HOST_$_lab_side=10.0.$_lab_k.2"
+done
+unset _lab_k _lab_side
 LAB_LAN_HOST_b_SAMELAN=10.0.1.3
 LAB_LAN_CIDR=24
+
+# side_index SIDE: 1 for a, 2 for b, …; fails for anything else.
+side_index() {
+  local i
+  for i in "${!LAB_SIDES[@]}"; do
+    [[ "${LAB_SIDES[$i]}" == "$1" ]] && { echo $((i + 1)); return 0; }
+  done
+  return 1
+}
 
 # Every namespace of topology NAME is called np-NAME-NODE.
 LAB_PREFIX=np-

@@ -2,10 +2,12 @@
 # Bringing a topology up and down, and finding out what exists.
 #
 #   inet:  bridge br0 with 203.0.113.1 and .2 (the server's addresses)
-#   ra/rb: router per side, `wan` on the bridge (203.0.113.10 / .20), `lan` towards its host
-#   a/b:   host per side, `eth0` 10.0.1.2 / 10.0.2.2, default route via its router
+#   ra/rb/…: router per side, `wan` on the bridge (203.0.113.10 / .20 / .30 …), `lan` towards its host
+#   a/b/…: host per side, `eth0` 10.0.1.2 / 10.0.2.2 / 10.0.3.2 …, default route via its router
+#   sides a..h: side K (a=1) is WAN 203.0.113.(10·K), LAN 10.0.K.0/24 (router .1, host .2)
 #   open side: no router; the host's eth0 sits on the bridge with the WAN address
-#   --same-lan: one router (ra, side a's type); `lan` is a bridge with hosts a (10.0.1.2), b (10.0.1.3)
+#   --same-lan (two sides only): one router (ra, side a's type); `lan` is a bridge with hosts
+#   a (10.0.1.2), b (10.0.1.3)
 
 state_dir() { echo "$LAB_STATE_ROOT/$1"; }
 
@@ -25,6 +27,7 @@ load_topology() {
   [[ -f "$file" ]] || die "no topology '$1' (see: lab list)"
   # shellcheck disable=SC1090
   source "$file"
+  TOPO_SIDES=${TOPO_SIDES:-a b}
 }
 
 ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -- "$1"; }
@@ -157,8 +160,13 @@ _build_open_host() {
   if ((loss > 0)); then host_loss_rules "$loss" | ip netns exec "$h" nft -f -; fi
 }
 
+# _build_topology NAME SAME_LAN SIDE:TYPE:LOSS...
 _build_topology() {
-  local name=$1 type_a=$2 type_b=$3 same_lan=$4 loss_a=$5 loss_b=$6
+  local name=$1 same_lan=$2
+  shift 2
+  local -a specs=("$@")
+  local type_a loss_a
+  IFS=: read -r _ type_a loss_a <<<"${specs[0]}"
   local inet
   inet=$(ns_name "$name" inet)
   _add_ns "$inet"
@@ -182,10 +190,9 @@ _build_topology() {
     ip -n "$r" link set lb master lan up
     return
   fi
-  local side type loss router_var host_var
-  for side in a b; do
-    type=$type_a loss=$loss_a
-    [[ $side == b ]] && type=$type_b loss=$loss_b
+  local spec side type loss router_var host_var
+  for spec in "${specs[@]}"; do
+    IFS=: read -r side type loss <<<"$spec"
     if [[ "$type" == open ]]; then
       _build_open_host "$name" "$side" "$loss"
       continue
@@ -199,51 +206,74 @@ _build_topology() {
 }
 
 # Writes the description the other subcommands (and the commands run in the lab) read.
+# _write_state NAME SAME_LAN OWNER SIDE:TYPE:LOSS...
+# TOPO_SIDES lists the sides (load_topology defaults it to "a b" for state written before sides
+# c..h existed).
 _write_state() {
-  local name=$1 type_a=$2 type_b=$3 same_lan=$4 loss_a=$5 loss_b=$6 owner=$7
-  local dir addr_b=$LAB_LAN_HOST_b wan_b=$LAB_WAN_IP_b
+  local name=$1 same_lan=$2 owner=$3
+  shift 3
+  local dir spec side type loss addr wan host_var wan_var type_a="" sides=""
   dir=$(state_dir "$name")
   mkdir -p "$dir" 2>/dev/null || mkdir -p "$dir" # a concurrent teardown may rmdir the empty root
-  local addr_a=$LAB_LAN_HOST_a wan_a=$LAB_WAN_IP_a
-  [[ "$type_a" == open ]] && addr_a=$LAB_WAN_IP_a
-  [[ "$type_b" == open ]] && addr_b=$LAB_WAN_IP_b
-  if ((same_lan)); then
-    type_b=$type_a addr_b=$LAB_LAN_HOST_b_SAMELAN wan_b=$LAB_WAN_IP_a
-  fi
-  cat >"$dir/topology.env" <<EOF
-TOPO_NAME=$name
-TOPO_TYPE_a=$type_a
-TOPO_TYPE_b=$type_b
-TOPO_SAME_LAN=$same_lan
-TOPO_LOSS_a=$loss_a
-TOPO_LOSS_b=$loss_b
-TOPO_ADDR_a=$addr_a
-TOPO_ADDR_b=$addr_b
-TOPO_WAN_a=$wan_a
-TOPO_WAN_b=$wan_b
-TOPO_OWNER=$owner
-TOPO_BUILDER=$$
-EOF
+  {
+    echo "TOPO_NAME=$name"
+    for spec in "$@"; do
+      IFS=: read -r side type loss <<<"$spec"
+      sides+="${sides:+ }$side"
+      host_var=LAB_LAN_HOST_$side wan_var=LAB_WAN_IP_$side
+      addr=${!host_var} wan=${!wan_var}
+      [[ "$type" == open ]] && addr=$wan
+      [[ $side == a ]] && type_a=$type
+      if [[ $side == b ]] && ((same_lan)); then
+        type=$type_a addr=$LAB_LAN_HOST_b_SAMELAN wan=$LAB_WAN_IP_a
+      fi
+      echo "TOPO_TYPE_$side=$type"
+      echo "TOPO_LOSS_$side=$loss"
+      echo "TOPO_ADDR_$side=$addr"
+      echo "TOPO_WAN_$side=$wan"
+    done
+    echo "TOPO_SIDES='$sides'"
+    echo "TOPO_SAME_LAN=$same_lan"
+    echo "TOPO_OWNER=$owner"
+    echo "TOPO_BUILDER=$$"
+  } >"$dir/topology.env"
 }
 
+# topology_up NAME TYPE_A TYPE_B SAME_LAN LOSS_A LOSS_B OWNER [SIDE TYPE LOSS]...
+# Sides after a and b (c, d, … in order, up to h) come as triples.
 topology_up() {
   local name=$1 type_a=$2 type_b=$3 same_lan=$4 loss_a=$5 loss_b=$6 owner=$7
+  shift 7
+  local -a specs=("a:$type_a:$loss_a" "b:$type_b:$loss_b")
+  local next=2
+  while (($#)); do
+    (($# >= 3)) || die "internal: topology_up takes extra sides as SIDE TYPE LOSS triples"
+    [[ "$1" == "${LAB_SIDES[$next]:-}" ]] ||
+      die "sides must follow a, b in order (next is '${LAB_SIDES[$next]:-none: at most ${#LAB_SIDES[@]} sides}', got '$1')"
+    specs+=("$1:$2:$3")
+    next=$((next + 1))
+    shift 3
+  done
   valid_name "$name" || die "bad topology name '$name' (letters, digits, _ and ., at most 32)"
-  valid_type "$type_a" || die "unknown NAT type '$type_a' (types: ${LAB_NAT_TYPES[*]})"
-  valid_type "$type_b" || die "unknown NAT type '$type_b' (types: ${LAB_NAT_TYPES[*]})"
+  local spec side type loss
+  for spec in "${specs[@]}"; do
+    IFS=: read -r side type loss <<<"$spec"
+    valid_type "$type" || die "unknown NAT type '$type' for side $side (types: ${LAB_NAT_TYPES[*]})"
+  done
+  ((same_lan)) && ((${#specs[@]} > 2)) &&
+    die "--same-lan is a two-side feature (hosts a and b behind one router); not with side ${LAB_SIDES[2]} or more"
   ((same_lan)) && [[ "$type_a" == open ]] && die "--same-lan needs a NAT type for side a, not open"
   [[ -z "$(topology_namespaces "$name")" ]] || die "topology '$name' already exists (lab down $name)"
-  _write_state "$name" "$type_a" "$type_b" "$same_lan" "$loss_a" "$loss_b" "$owner"
-  if ! (set -e; _build_topology "$name" "$type_a" "$type_b" "$same_lan" "$loss_a" "$loss_b") >"$(state_dir "$name")/up.log" 2>&1; then
+  _write_state "$name" "$same_lan" "$owner" "${specs[@]}"
+  if ! (set -e; _build_topology "$name" "$same_lan" "${specs[@]}") >"$(state_dir "$name")/up.log" 2>&1; then
     local log
     log=$(cat "$(state_dir "$name")/up.log")
     topology_down "$name"
     die "bringing up '$name' failed: $log"
   fi
-  local side type why
-  for side in a b; do
-    type=$type_a
-    [[ $side == b ]] && type=$type_b
+  local why
+  for spec in "${specs[@]}"; do
+    IFS=: read -r side type loss <<<"$spec"
     [[ $side == b ]] && ((same_lan)) && continue
     [[ "$type" == upnp ]] || continue
     if ! why=$(upnp_router_start "$name" "$side" 2>&1); then
@@ -264,13 +294,23 @@ topology_env() {
   echo "LAB_NODE=$node"
   echo "LAB_SERVER_IP1=$LAB_SERVER_IP1"
   echo "LAB_SERVER_IP2=$LAB_SERVER_IP2"
-  echo "LAB_TYPE_A=$TOPO_TYPE_a"
-  echo "LAB_TYPE_B=$TOPO_TYPE_b"
-  echo "LAB_ADDR_A=$TOPO_ADDR_a"
-  echo "LAB_ADDR_B=$TOPO_ADDR_b"
-  echo "LAB_WAN_IP_A=$TOPO_WAN_a"
-  echo "LAB_WAN_IP_B=$TOPO_WAN_b"
+  local side t a w
+  for side in $TOPO_SIDES; do
+    t="TOPO_TYPE_$side" a="TOPO_ADDR_$side" w="TOPO_WAN_$side"
+    echo "LAB_TYPE_${side^^}=${!t}"
+    echo "LAB_ADDR_${side^^}=${!a}"
+    echo "LAB_WAN_IP_${side^^}=${!w}"
+  done
+  echo "LAB_SIDES=$TOPO_SIDES"
   echo "LAB_SAME_LAN=$TOPO_SAME_LAN"
+  if [[ -z "$peer" && " $TOPO_SIDES " == *" $node "* ]]; then
+    # Hosts c..h: their own side's values; no peer (LAB_PEER_* is the a/b pairing).
+    t="TOPO_TYPE_$node" a="TOPO_ADDR_$node" w="TOPO_WAN_$node"
+    echo "LAB_SIDE=$node"
+    echo "LAB_TYPE=${!t}"
+    echo "LAB_ADDR=${!a}"
+    echo "LAB_WAN_IP=${!w}"
+  fi
   if [[ -n "$peer" ]]; then
     local t="TOPO_TYPE_$node" a="TOPO_ADDR_$node" w="TOPO_WAN_$node"
     local pt="TOPO_TYPE_$peer" pa="TOPO_ADDR_$peer" pw="TOPO_WAN_$peer"
@@ -311,8 +351,14 @@ topology_list() {
     if [[ -f "$(state_dir "$name")/topology.env" ]]; then
       (
         load_topology "$name"
-        printf '%-20s a=%-28s b=%-28s same_lan=%s loss=%s/%s owner=%s\n' "$name" "$TOPO_TYPE_a" "$TOPO_TYPE_b" \
-          "$TOPO_SAME_LAN" "$TOPO_LOSS_a" "$TOPO_LOSS_b" "$TOPO_OWNER"
+        local side t l extra="" losses=""
+        for side in $TOPO_SIDES; do
+          t="TOPO_TYPE_$side" l="TOPO_LOSS_$side"
+          losses+="${losses:+/}${!l}"
+          [[ $side == a || $side == b ]] || extra+=" $side=${!t}"
+        done
+        printf '%-20s a=%-28s b=%-28s same_lan=%s loss=%s owner=%s%s\n' "$name" "$TOPO_TYPE_a" "$TOPO_TYPE_b" \
+          "$TOPO_SAME_LAN" "$losses" "$TOPO_OWNER" "$extra"
       )
     else
       printf '%-20s (no state: stale, remove with lab cleanup %s)\n' "$name" "$name"

@@ -77,7 +77,7 @@ upnp_router_start() {
 upnp_router_stop() {
   local name=$1 side dir pidfile pid r i
   dir=$(state_dir "$name")
-  for side in a b; do
+  for side in "${LAB_SIDES[@]}"; do
     pidfile="$dir/miniupnpd-$side.pid"
     [[ -f "$pidfile" ]] || continue
     pid=$(cat "$pidfile")
