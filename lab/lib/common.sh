@@ -21,15 +21,6 @@ unset _lab_k _lab_side
 LAB_LAN_HOST_b_SAMELAN=10.0.1.3
 LAB_LAN_CIDR=24
 
-# side_index SIDE: 1 for a, 2 for b, …; fails for anything else.
-side_index() {
-  local i
-  for i in "${!LAB_SIDES[@]}"; do
-    [[ "${LAB_SIDES[$i]}" == "$1" ]] && { echo $((i + 1)); return 0; }
-  done
-  return 1
-}
-
 # Every namespace of topology NAME is called np-NAME-NODE.
 LAB_PREFIX=np-
 LAB_STATE_ROOT=${LAB_STATE_ROOT:-/run/natpunch-lab}

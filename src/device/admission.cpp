@@ -21,10 +21,8 @@ std::string_view event_name(Refusal r) { return r == Refusal::RateLimited ? "rat
 Admission::Admission(AdmissionPolicy policy) : policy_(std::move(policy)), budget_(policy_.attempts_per_minute) {}
 
 bool Admission::listed(const DeviceId& peer) const {
-  // The server compares ID values (AllowList::allows); so does the device.
-  return policy_.allow_any || policy_.pinned.count(peer.value) != 0 ||
-         std::any_of(policy_.allowed.begin(), policy_.allowed.end(),
-                     [&](const DeviceId& a) { return a.value == peer.value; });
+  // The same comparison as the server's (AllowList::allows), plus the pinned peers.
+  return policy_.pinned.count(peer.value) != 0 || AllowList{policy_.allow_any, policy_.allowed}.allows(peer);
 }
 
 Result<Admitted, Refusal> Admission::admit(const DeviceId& peer, const std::optional<PublicKey>& server_key,

@@ -325,21 +325,20 @@ pass "a hostile server's reason phrase is escaped for the terminal and --json st
 # --- SIGTERM stops the server cleanly, with a final stats line. A server whose interval is an hour
 # prints no periodic line during the test, so its one line can only be the one printed at exit, and
 # must count the request made before the signal.
-kill -TERM "$np_PID"
-stopped() { ! alive "$np_PID"; }
-wait_until 5 stopped || fail "server did not stop within 5 s of SIGTERM"
-rc=0
-wait "$np_PID" || rc=$?
-((rc == 0)) || fail "server exited $rc on SIGTERM"
+# sigterm_cleanly PID: SIGTERM, then the process must exit 0 within 5 s.
+sigterm_cleanly() {
+  local pid=$1 rc=0
+  kill -TERM "$pid"
+  gone() { ! alive "$pid"; }
+  wait_until 5 gone || fail "server did not stop within 5 s of SIGTERM"
+  wait "$pid" || rc=$?
+  ((rc == 0)) || fail "server exited $rc on SIGTERM"
+}
+sigterm_cleanly "$np_PID"
 start_natpunch_server quiet --listen 127.0.0.1:0 --stats --stats-interval 3600 --log-level warn
 expect_exit 0 "stun before SIGTERM" "$NATPUNCH" stun --server "127.0.0.1:$(listening_port quiet 127.0.0.1)" --timeout 5
 (($(grep -c '^{"stats":' "$WORK/quiet.out") == 0)) || fail "a stats line before the hour was up: $(cat "$WORK/quiet.out")"
-kill -TERM "$quiet_PID"
-quiet_stopped() { ! alive "$quiet_PID"; }
-wait_until 5 quiet_stopped || fail "server did not stop within 5 s of SIGTERM"
-rc=0
-wait "$quiet_PID" || rc=$?
-((rc == 0)) || fail "server exited $rc on SIGTERM"
+sigterm_cleanly "$quiet_PID"
 (($(grep -c '^{"stats":' "$WORK/quiet.out") == 1)) || fail "no single final stats line at SIGTERM: $(cat "$WORK/quiet.out")"
 final=$(last_stats quiet)
 (($(json_field "$final" stats.requests.binding) >= 1)) || fail "the final stats line does not count the Binding: $final"

@@ -34,9 +34,9 @@ struct Pair {
   bool drop_to_server = false;
   TimePoint last_to_server{};
 
-  void make(std::optional<PublicKey> pin_server, std::optional<PublicKey> pin_client, milliseconds idle = milliseconds(30000),
-            bool client_has_key = true, milliseconds keepalive = milliseconds(0),
-            std::optional<milliseconds> server_idle = std::nullopt) {
+  void make(std::optional<PublicKey> pin_server, std::optional<PublicKey> pin_client,
+            milliseconds idle = milliseconds(30000), bool client_has_key = true,
+            milliseconds keepalive = milliseconds(0), std::optional<milliseconds> server_idle = std::nullopt) {
     SessionConfig c;
     c.role = SessionRole::Client;
     c.local = kClientAddr;
@@ -59,6 +59,17 @@ struct Pair {
     server = std::move(*ss);
   }
 
+  // Runs the server's timers alone (its client gone) until it closes or `limit` passes.
+  void drive_server_alone(milliseconds limit) {
+    auto end = now + limit;
+    while (now < end && !server->closed()) {
+      auto d = server->next_deadline();
+      ASSERT_TRUE(d.has_value());
+      now = std::max(now + milliseconds(1), *d);
+      server->on_timer(now);
+    }
+  }
+
   void deliver(std::vector<OutPacket> out, QuicSession& to, const SocketAddress& from) {
     for (auto& p : out) {
       ++packets;
@@ -66,8 +77,10 @@ struct Pair {
       if (&to == server.get() && drop_to_server) continue;
       if (&to == server.get()) last_to_server = now;
       auto back = to.on_datagram(p.bytes, from, now);
-      if (&to == server.get()) deliver(std::move(back), *client, kServerAddr);
-      else deliver(std::move(back), *server, kClientAddr);
+      if (&to == server.get())
+        deliver(std::move(back), *client, kServerAddr);
+      else
+        deliver(std::move(back), *server, kClientAddr);
     }
   }
   void collect() {
@@ -165,7 +178,8 @@ TEST(QuicSession, DatagramsCrossUnreliablyInBothDirectionsInOrderOnALosslessPath
   ASSERT_EQ(got.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "datagram " + std::to_string(i));
   bool back = false;
-  for (const auto& e : p.client_events) back = back || (e.kind == SessionEvent::Kind::Datagram && text(e.data) == "back");
+  for (const auto& e : p.client_events)
+    back = back || (e.kind == SessionEvent::Kind::Datagram && text(e.data) == "back");
   EXPECT_TRUE(back);
   EXPECT_FALSE(p.client->send_datagram(Bytes(kMaxSessionDatagram + 1)));
 }
@@ -265,17 +279,10 @@ TEST(QuicSession, APeerThatGoesSilentIsReportedAsIdleTimeoutWithinTheConfiguredT
   p.run(milliseconds(200));
   ASSERT_TRUE(p.server->established());
   auto silent_from = p.last_to_server;  // the idle period counts from the last packet heard
-  p.drop_to_server = true;  // the client vanishes: nothing reaches the server any more
+  p.drop_to_server = true;              // the client vanishes: nothing reaches the server any more
   p.client.reset();
   p.client = nullptr;
-  // Drive the server alone.
-  auto end = p.now + milliseconds(10000);
-  while (p.now < end && !p.server->closed()) {
-    auto d = p.server->next_deadline();
-    ASSERT_TRUE(d.has_value());
-    p.now = std::max(p.now + milliseconds(1), *d);
-    p.server->on_timer(p.now);
-  }
+  p.drive_server_alone(milliseconds(10000));
   ASSERT_TRUE(p.server->closed());
   EXPECT_TRUE(p.server->close_info()->idle_timeout);
   auto took = std::chrono::duration_cast<milliseconds>(p.now - silent_from);
@@ -295,13 +302,7 @@ TEST(QuicSession, TheShorterOfBothIdleTimeoutsIsTheOneInForceAndReported) {
   auto silent_from = p.last_to_server;
   p.drop_to_server = true;
   p.client.reset();
-  auto end = p.now + milliseconds(70000);
-  while (p.now < end && !p.server->closed()) {
-    auto d = p.server->next_deadline();
-    ASSERT_TRUE(d.has_value());
-    p.now = std::max(p.now + milliseconds(1), *d);
-    p.server->on_timer(p.now);
-  }
+  p.drive_server_alone(milliseconds(70000));
   ASSERT_TRUE(p.server->closed());
   EXPECT_TRUE(p.server->close_info()->idle_timeout);
   auto took = std::chrono::duration_cast<milliseconds>(p.now - silent_from);
@@ -379,9 +380,8 @@ TEST(DatagramCount, CountsDistinctRepeatsAndGaps) {
   c.count(Bytes(7));
   c.count(numbered_datagram(kMaxCountedDatagrams));
   EXPECT_EQ(c.received, 4u);
-  EXPECT_EQ(numbered_datagram(0x0102030405060708ull),
-            (Bytes{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}, std::byte{6},
-                   std::byte{7}, std::byte{8}}));
+  EXPECT_EQ(numbered_datagram(0x0102030405060708ull), (Bytes{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4},
+                                                             std::byte{5}, std::byte{6}, std::byte{7}, std::byte{8}}));
 }
 
 }  // namespace

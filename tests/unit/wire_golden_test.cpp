@@ -504,35 +504,29 @@ TEST(GoldenRegister, SignedRequest) {
   EXPECT_EQ(to_hex(sign_request(encode_register_request(*r, m->transaction), key, kNonceA)), to_hex(bytes));
 }
 
-TEST(GoldenRegister, SuccessOverIpv4WithNonce) {
-  const Bytes bytes = hex(kRegisterSuccess);
-  ASSERT_EQ(bytes.size(), register_response_size(Family::V4));
-  auto m = parse_vector(bytes, 0x0340, "reg-alice-01", 4);
+// A register success as the server builds it: the response, then the NONCE for the source.
+void check_register_success(const char* vector, Family family, std::string_view txid, const char* mapped,
+                            std::uint32_t lifetime, const char* nonce) {
+  const Bytes bytes = hex(vector);
+  ASSERT_EQ(bytes.size(), register_response_size(family));
+  auto m = parse_vector(bytes, 0x0340, txid, 4);
   ASSERT_TRUE(m.ok()) << to_string(m.error());
   auto r = decode_register_response(*m);
   ASSERT_TRUE(r.ok()) << to_string(r.error());
-  EXPECT_EQ(r->mapped.to_string(), "198.51.100.7:4000");
-  EXPECT_EQ(r->lifetime_s, 60u);
-  EXPECT_EQ(nonce_of(*m), kNonceA);
-  // As the server builds it: the response, then the NONCE for the source.
+  EXPECT_EQ(r->mapped.to_string(), mapped);
+  EXPECT_EQ(r->lifetime_s, lifetime);
+  EXPECT_EQ(nonce_of(*m), nonce);
   const Bytes again =
-      with_attribute(encode_register_response(*r, m->transaction), stun::attr::kNonce, as_bytes(kNonceA));
+      with_attribute(encode_register_response(*r, m->transaction), stun::attr::kNonce, as_bytes(nonce));
   EXPECT_EQ(to_hex(again), to_hex(bytes));
 }
 
+TEST(GoldenRegister, SuccessOverIpv4WithNonce) {
+  check_register_success(kRegisterSuccess, Family::V4, "reg-alice-01", "198.51.100.7:4000", 60, kNonceA);
+}
+
 TEST(GoldenRegister, SuccessOverIpv6WithNonce) {
-  const Bytes bytes = hex(kRegisterSuccessV6);
-  ASSERT_EQ(bytes.size(), register_response_size(Family::V6));
-  auto m = parse_vector(bytes, 0x0340, "reg-carol-01", 4);
-  ASSERT_TRUE(m.ok()) << to_string(m.error());
-  auto r = decode_register_response(*m);
-  ASSERT_TRUE(r.ok()) << to_string(r.error());
-  EXPECT_EQ(r->mapped.to_string(), "[2001:db8::7]:4000");
-  EXPECT_EQ(r->lifetime_s, 30u);
-  EXPECT_EQ(nonce_of(*m), kNonceB);
-  const Bytes again =
-      with_attribute(encode_register_response(*r, m->transaction), stun::attr::kNonce, as_bytes(kNonceB));
-  EXPECT_EQ(to_hex(again), to_hex(bytes));
+  check_register_success(kRegisterSuccessV6, Family::V6, "reg-carol-01", "[2001:db8::7]:4000", 30, kNonceB);
 }
 
 TEST(GoldenConnect, RequestQuotingTheNonce) {
