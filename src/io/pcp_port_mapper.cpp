@@ -1,10 +1,9 @@
 // PCP (RFC 6887) over a GatewaySocket: the no-I/O PcpMapper is told the time and the gateway's
 // answers until it holds the mapping, gives up, or the caller's timeout passes.
-#include <openssl/rand.h>
-
 #include "io/gateway_socket.h"
 #include "io/port_mapper_protocols.h"
 #include "portmap/pcp_mapper.h"
+#include "wire/random_source.h"
 
 namespace natpunch::portmap_driver {
 
@@ -86,9 +85,7 @@ Result<PortMapping, std::string> pcp_map(const asio::ip::address_v4& gw, const P
   c.internal_port = r.internal_port;
   c.lifetime_s = static_cast<std::uint32_t>(r.lifetime.count());
   // §11.1: the nonce is random, so that only we can renew or delete the mapping.
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(c.nonce.data()), static_cast<int>(c.nonce.size())) != 1) {
-    return fail(std::string("PCP: no random bytes for the nonce"));
-  }
+  system_random()(std::span<std::byte>(c.nonce));
   if (r.suggested_external != 0) {
     SocketAddress any;  // port only: ::ffff:0.0.0.0 says "any address"
     any.port = r.suggested_external;

@@ -16,7 +16,7 @@ constexpr milliseconds kReintroduceEvery{1000};
 constexpr int kGiveUpSends = 2;
 
 Bytes punch(const AttemptToken& token, PunchStage stage, const SocketAddress& target, std::uint32_t sequence) {
-  return encode_punch(punch_packet(token, stage, target, sequence), random_transaction_id());
+  return encode_punch(punch_packet(token, stage, target, sequence), random_transaction_id(system_random()));
 }
 
 void send_raw(udp::socket& socket, ByteView bytes, const udp::endpoint& to) {
@@ -45,7 +45,7 @@ asio::awaitable<RelayedAttempt> open_relayed_path(RendezvousClient& client, cons
   // waiting for the relayed attempt's peer-info.
   Signal give_up{self, punched.peer, punched.token, SignalKind::GiveUp, std::nullopt};
   for (int i = 0; i < kGiveUpSends; ++i) {
-    send_raw(client.socket(), encode_signal(give_up, stun::MessageClass::Request, random_transaction_id()),
+    send_raw(client.socket(), encode_signal(give_up, stun::MessageClass::Request, random_transaction_id(system_random())),
              client.server());
     ++r.packets_sent;
   }

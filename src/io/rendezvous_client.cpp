@@ -73,7 +73,7 @@ asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::signe
     const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent, std::size_t pad_to) {
   int sends = 0;  // over every round: last_sends() counts what this call put on the wire
   for (int round = 0;; ++round) {
-    auto txid = random_transaction_id();
+    auto txid = random_transaction_id(system_random());
     auto request = encode(txid);
     if (key_) {
       request = sign_request(request, *key_, nonce_);  // large enough for the answers it gets
@@ -126,7 +126,7 @@ static Result<MessageView, ClientError> parse_answer(const TransactionOutcome& o
 }
 
 asio::awaitable<Result<BindingResult, ClientError>> RendezvousClient::binding() {
-  auto txid = random_transaction_id();
+  auto txid = random_transaction_id(system_random());
   auto request = padded_binding_request(txid, from_endpoint(server_).family);
   auto o = co_await exchange(std::move(request), txid);
   if (!o) co_return fail(o.error());

@@ -20,7 +20,7 @@ void answer_late_probe(DatagramPath& path, ByteView bytes, const SocketAddress& 
   auto probe = read_punch(bytes, token);
   if (!probe) return;
   for (const auto& a : late_probe_answers(*probe, from, from == session_remote))
-    path.send(from, encode_punch(a, random_transaction_id()));
+    path.send(from, encode_punch(a, random_transaction_id(system_random())));
 }
 
 }  // namespace

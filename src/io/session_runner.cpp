@@ -155,7 +155,7 @@ asio::awaitable<SessionSummary> run_server_session(DatagramPath& path, const Soc
       return std::nullopt;  // not relayed, out of probes, or already moved
     if (now >= next_probe) {
       const Bytes probe = encode_punch(punch_packet(token, PunchStage::Probe, *options.direct_probe_to, ++probes),
-                                       random_transaction_id());
+                                       random_transaction_id(system_random()));
       path.send(*options.direct_probe_to, probe);
       ++summary.packets_sent;
       next_probe = now + options.direct_probe_interval;

@@ -1,7 +1,5 @@
 #include "io/stun_client.h"
 
-#include <openssl/rand.h>
-
 #include <array>
 #include <cstring>
 
@@ -9,12 +7,6 @@ namespace natpunch {
 
 using asio::ip::udp;
 using std::chrono::steady_clock;
-
-TransactionId random_transaction_id() {
-  TransactionId id{};
-  RAND_bytes(reinterpret_cast<unsigned char*>(id.data()), static_cast<int>(id.size()));
-  return id;
-}
 
 StunClient::StunClient(udp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
 

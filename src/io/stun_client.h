@@ -10,6 +10,7 @@
 
 #include "io/awaitable.h"
 #include "wire/message.h"
+#include "wire/random_source.h"
 #include "wire/retransmit.h"
 
 namespace natpunch {
@@ -42,7 +43,5 @@ class StunClient {
   asio::ip::udp::socket socket_;
   asio::steady_timer timer_;
 };
-
-TransactionId random_transaction_id();
 
 }  // namespace natpunch

@@ -1,24 +1,13 @@
 #include "io/traversal.h"
 
-#include <openssl/rand.h>
-
 #include "io/endpoint.h"
+#include "wire/random_source.h"
 
 namespace natpunch {
 
 using asio::ip::udp;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
-
-namespace {
-
-std::uint64_t strong_seed() {
-  std::uint64_t seed = 0;
-  RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed);
-  return seed;
-}
-
-}  // namespace
 
 asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self, std::optional<NatBehavior> self_nat,
                                  SocketAddress self_mapped, const PeerInfo& info, const TraversalOptions& options) {
@@ -39,7 +28,7 @@ asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self,
   setup.self_nat = self_nat;
   setup.plan = path.plan;
   setup.tuning = options.tuning;
-  setup.seed = strong_seed();
+  setup.seed = random_u64(system_random());
   setup.controlling = info.initiator;
   if (info.initiator) setup.reintroduce = client.last_connect_request();
   Puncher puncher(setup);

@@ -76,7 +76,7 @@ void UpgradePath::probe_round() {
   ++rounds_;
   next_round_ = Clock::now() + probing_.interval;
   for (const auto& c : probing_.candidates) {
-    direct_.send(c, encode_punch(punch_packet(probing_.token, PunchStage::Probe, c, ++sequence_), random_transaction_id()));
+    direct_.send(c, encode_punch(punch_packet(probing_.token, PunchStage::Probe, c, ++sequence_), random_transaction_id(system_random())));
     ++probes_sent_;
   }
 }

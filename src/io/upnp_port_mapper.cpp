@@ -11,10 +11,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
-#include <random>
 
 #include "io/port_mapper_protocols.h"
 #include "portmap/upnp_reply.h"
+#include "wire/random_source.h"
 
 namespace natpunch::portmap_driver {
 
@@ -112,10 +112,10 @@ Result<PortMapping, std::string> upnp_map(const asio::ip::address_v4& gateway, c
   // UPnP has no "any port": ask for the suggested (or the internal) port; when another host holds
   // it (718), two random ports in 1024–65535.
   std::uint16_t external = r.suggested_external != 0 ? r.suggested_external : r.internal_port;
-  std::mt19937 rng(std::random_device{}());
+  const auto random = system_random();
   int rc = add_mapping(igd->control, external, igd->lan_address, r.internal_port, r.lifetime);
   for (int i = 0; i < 2 && rc == kUpnpConflict; ++i) {
-    external = static_cast<std::uint16_t>(std::uniform_int_distribution<int>(1024, 65535)(rng));
+    external = static_cast<std::uint16_t>(1024 + random_u64(random) % (65536 - 1024));
     rc = add_mapping(igd->control, external, igd->lan_address, r.internal_port, r.lifetime);
   }
   if (rc != UPNPCOMMAND_SUCCESS) {

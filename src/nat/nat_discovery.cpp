@@ -73,6 +73,7 @@ Dependence mapping_dependence(const SocketAddress& one, const std::optional<Sock
 
 NatDiscovery::NatDiscovery(NatDiscoveryConfig config) : config_(std::move(config)) {
   if (config_.local_ports.size() < 2) config_.local_ports.resize(2, 0);  // port 0: preservation unknown
+  if (!config_.random) config_.random = system_random();
 }
 
 std::vector<OutDatagram> NatDiscovery::start(TimePoint now) {
@@ -89,12 +90,7 @@ void NatDiscovery::add(Probe probe, std::size_t socket, const SocketAddress& to,
   t.probe = probe;
   t.socket = socket;
   t.to = to;
-  if (config_.random) {
-    config_.random(std::span<std::byte>(t.id));
-  } else {
-    auto n = ++fallback_ids_;
-    for (std::size_t i = 0; i < 4; ++i) t.id[i] = static_cast<std::byte>(n >> (8 * i));
-  }
+  t.id = random_transaction_id(config_.random);
   MessageBuilder b(stun::method::kBinding, stun::MessageClass::Request, t.id);
   if (change_flags != 0) b.add_u32(stun::attr::kChangeRequest, change_flags);
   // Padded so the server's full answer (RFC 5780's addresses) fits in what we sent (padding.h).

@@ -38,9 +38,6 @@
 
 namespace natpunch {
 
-// Transaction IDs come from an injected source (wire/random_source.h), so tests are deterministic.
-using DiscoveryRandom = RandomSource;
-
 // Sockets NatDiscovery uses by default: main, filtering, and four for allocation samples.
 inline constexpr std::size_t kNatDiscoverySockets = 6;
 
@@ -56,7 +53,7 @@ struct NatDiscoveryConfig {
   // 3 windows) or not.
   std::chrono::milliseconds window{1000};
   AllocationLimits allocation;
-  DiscoveryRandom random;  // transaction IDs (without one: a counter — for tests only)
+  RandomSource random;  // transaction IDs (unset: system_random()); tests inject a seeded one
 };
 
 enum class DiscoveryError {
@@ -162,7 +159,6 @@ class NatDiscovery final : public DatagramMachine {
   std::vector<std::pair<std::size_t, SocketAddress>> flows_;  // in creation order
   NatDiscoveryResult result_;
   TimePoint started_{};
-  std::uint32_t fallback_ids_ = 0;  // transaction IDs when no random source was given
   bool done_ = false;
 };
 

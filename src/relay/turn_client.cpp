@@ -1,7 +1,5 @@
 #include "relay/turn_client.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 
 #include "wire/address_codec.h"
@@ -18,12 +16,6 @@ using std::chrono::seconds;
 using stun::MessageClass;
 
 namespace {
-
-TransactionId fresh_id() {
-  TransactionId id{};
-  RAND_bytes(reinterpret_cast<unsigned char*>(id.data()), static_cast<int>(id.size()));
-  return id;
-}
 
 std::uint16_t turn_method(int kind) {
   static constexpr std::uint16_t methods[] = {turn::method::kAllocate, turn::method::kRefresh,
@@ -51,7 +43,11 @@ constexpr seconds kChannelRefresh{540};
 
 }  // namespace
 
-TurnClient::TurnClient(TurnConfig config) : config_(std::move(config)) {}
+TurnClient::TurnClient(TurnConfig config) : config_(std::move(config)) {
+  if (!config_.random) config_.random = system_random();
+}
+
+TransactionId TurnClient::fresh_id() const { return random_transaction_id(config_.random); }
 
 Bytes TurnClient::request(Kind kind, const TransactionId& id, const SocketAddress& peer, std::uint32_t lifetime) const {
   MessageBuilder b(turn_method(static_cast<int>(kind)), MessageClass::Request, id);

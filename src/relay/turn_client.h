@@ -20,6 +20,7 @@
 #include "wire/address.h"
 #include "wire/clock.h"
 #include "wire/message.h"
+#include "wire/random_source.h"
 #include "wire/result.h"
 #include "wire/retransmit.h"
 
@@ -30,6 +31,7 @@ struct TurnConfig {
   turn::Credentials credentials;
   std::chrono::seconds lifetime{600};  // requested allocation lifetime (the server may shorten it)
   RetransmitPolicy retransmit{std::chrono::milliseconds(250), 7, 16, std::chrono::milliseconds(10000)};
+  RandomSource random;  // transaction IDs; unset: system_random()
 };
 
 struct RelayedDatagram {
@@ -106,6 +108,8 @@ class TurnClient {
   void fail_with(std::string why);
   Peer* find_peer(const SocketAddress& peer);
   const Peer* find_peer(const SocketAddress& peer) const;
+
+  TransactionId fresh_id() const;
 
   TurnConfig config_;
   State state_ = State::Idle;

@@ -2,7 +2,6 @@
 // stream data, DATAGRAM frames, path validation), and the callback set both roles use.
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
-#include <sodium.h>
 
 #include "session/quic_path.h"
 #include "session/quic_session_impl.h"
@@ -16,11 +15,15 @@ using quic::random_cid;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-void QuicSession::Impl::rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) { randombytes_buf(dest, len); }
+void QuicSession::Impl::rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx* ctx) {
+  const auto& random = *static_cast<const RandomSource*>(ctx->native_handle);
+  random(std::span(reinterpret_cast<std::byte*>(dest), len));
+}
 
-int QuicSession::Impl::new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, void*) {
-  random_cid(*cid, cidlen);
-  randombytes_buf(token, NGTCP2_STATELESS_RESET_TOKENLEN);
+int QuicSession::Impl::new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, void* user_data) {
+  const auto& random = of(user_data).self->config_.random;
+  random_cid(*cid, cidlen, random);
+  random(std::span(reinterpret_cast<std::byte*>(token), NGTCP2_STATELESS_RESET_TOKENLEN));
   return 0;
 }
 

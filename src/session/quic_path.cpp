@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sodium.h>
 
 #include <array>
 #include <cstring>
@@ -41,10 +40,10 @@ SocketAddress from_sockaddr(const ngtcp2_addr& a) {
   return out;
 }
 
-void random_cid(ngtcp2_cid& cid, std::size_t length) {
+void random_cid(ngtcp2_cid& cid, std::size_t length, const RandomSource& random) {
   cid.datalen = length;
   do {
-    randombytes_buf(cid.data, length);
+    random(std::span(reinterpret_cast<std::byte*>(cid.data), length));
   } while (cid_mimics_stun(ByteView(reinterpret_cast<const std::byte*>(cid.data), length)));
 }
 

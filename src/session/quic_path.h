@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "wire/address.h"
+#include "wire/random_source.h"
 
 namespace natpunch::quic {
 
@@ -25,6 +26,6 @@ struct SockAddr {
 SocketAddress from_sockaddr(const ngtcp2_addr& a);
 
 // A connection ID that cannot make a short-header packet pass for STUN (session/stun_demux.h).
-void random_cid(ngtcp2_cid& cid, std::size_t length);
+void random_cid(ngtcp2_cid& cid, std::size_t length, const RandomSource& random);
 
 }  // namespace natpunch::quic

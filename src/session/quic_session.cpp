@@ -58,6 +58,7 @@ QuicSession::QuicSession(const SessionConfig& config, TimePoint now)
       last_now_(now),
       local_(config.local),
       remote_(config.remote) {
+  if (!config_.random) config_.random = system_random();
   impl_->self = this;
   impl_->ref.get_conn = &Impl::get_conn;
   impl_->ref.user_data = impl_.get();
@@ -93,8 +94,8 @@ Result<bool, std::string> QuicSession::init_client(TimePoint now) {
   ngtcp2_transport_params params;
   session_params(params, config_);
   ngtcp2_cid dcid, scid;
-  random_cid(dcid, kCidLength);
-  random_cid(scid, kCidLength);
+  random_cid(dcid, kCidLength, config_.random);
+  random_cid(scid, kCidLength, config_.random);
   SockAddr local(config_.local), remote(config_.remote);
   ngtcp2_path path{local.addr(), remote.addr(), nullptr};
   int rv = ngtcp2_conn_client_new(&impl_->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &st, &params,
@@ -119,7 +120,7 @@ Result<bool, std::string> QuicSession::init_server(ByteView first, const SocketA
   session_params(params, config_);
   params.original_dcid = hd.dcid;
   ngtcp2_cid scid;
-  random_cid(scid, kCidLength);
+  random_cid(scid, kCidLength, config_.random);
   local_ = local_addr;
   remote_ = from;
   SockAddr local(local_addr), remote(from);

@@ -25,6 +25,7 @@
 #include "wire/address.h"
 #include "wire/bytes.h"
 #include "wire/clock.h"
+#include "wire/random_source.h"
 #include "wire/result.h"
 
 struct ngtcp2_connection_close_error;  // ngtcp2/ngtcp2.h, kept out of this header
@@ -50,6 +51,9 @@ struct SessionConfig {
   std::chrono::milliseconds idle_timeout{30000};  // RFC 9000 §10.1 max_idle_timeout
   std::chrono::milliseconds keepalive{15000};     // PING after this much quiet (0 = none)
   std::size_t max_message = kMaxSessionMessage;
+  // Connection IDs, stateless-reset tokens and ngtcp2's random bytes (unset: system_random()).
+  // A seeded source makes a session's bytes repeatable in tests; TLS keys stay GnuTLS's own.
+  RandomSource random;
 };
 
 struct OutPacket {

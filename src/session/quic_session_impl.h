@@ -41,7 +41,7 @@ struct QuicSession::Impl {
 
   // ngtcp2's callbacks.
   static void rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*);
-  static int new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, void*);
+  static int new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, void* user_data);
   static int handshake_completed(ngtcp2_conn*, void* user_data);
   static int handshake_confirmed(ngtcp2_conn*, void* user_data);
   static int recv_stream_data(ngtcp2_conn* conn, uint32_t flags, int64_t stream, uint64_t, const uint8_t* data,

@@ -10,6 +10,8 @@ void session_settings(ngtcp2_settings& st, const SessionConfig& c, TimePoint now
   st.initial_rtt = to_ns(std::max(c.initial_rtt, std::chrono::milliseconds(1)));
   st.handshake_timeout = to_ns(c.handshake_timeout);
   st.max_tx_udp_payload_size = kMaxPacket;
+  // ngtcp2's own random bytes (PATH_CHALLENGE data, …) come from the session's source.
+  st.rand_ctx.native_handle = const_cast<RandomSource*>(&c.random);
 }
 
 void session_params(ngtcp2_transport_params& p, const SessionConfig& c) {

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <array>
 #include <stdexcept>
 
 namespace natpunch {
@@ -29,6 +30,14 @@ TransactionId random_transaction_id(const RandomSource& random) {
   TransactionId id{};
   random(std::span<std::byte>(id));
   return id;
+}
+
+std::uint64_t random_u64(const RandomSource& random) {
+  std::array<std::byte, 8> b{};
+  random(std::span<std::byte>(b));
+  std::uint64_t v = 0;
+  for (auto x : b) v = (v << 8) | static_cast<std::uint8_t>(x);
+  return v;
 }
 
 }  // namespace natpunch

@@ -23,4 +23,7 @@ RandomSource seeded_random(std::uint64_t seed);
 // A transaction ID (RFC 8489 §6: 96 bits, uniform) drawn from `random`.
 TransactionId random_transaction_id(const RandomSource& random);
 
+// 64 uniform bits drawn from `random` (a seed for an engine's own generator, a port draw).
+std::uint64_t random_u64(const RandomSource& random);
+
 }  // namespace natpunch

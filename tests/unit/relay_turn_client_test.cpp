@@ -68,6 +68,20 @@ SocketAddress peer_of(const Bytes& req) {
   return *decode_xor_address(a->value, m.transaction);
 }
 
+// Transaction IDs come from the config's RandomSource: the same seed gives the same Allocate.
+TEST(TurnClient, TransactionIdsComeFromTheInjectedRandomSource) {
+  auto allocate_id = [](std::uint64_t seed) {
+    TurnConfig c{kServer, {"user", "pass"}};
+    c.random = seeded_random(seed);
+    TurnClient client(c);
+    auto out = client.start(TimePoint() + 1h);
+    EXPECT_EQ(out.size(), 1u);
+    return out.empty() ? TransactionId{} : parsed(out[0]).transaction;
+  };
+  EXPECT_EQ(allocate_id(3), allocate_id(3));
+  EXPECT_NE(allocate_id(3), allocate_id(4));
+}
+
 TEST(TurnClientPermitIp, AdmitsEveryPortOfThePermittedIpAndBindsAChannelForTheObservedOne) {
   ScriptedServer s;
   s.allocate();

@@ -9,6 +9,7 @@
 #include "session/stun_demux.h"
 #include "wire/builder.h"
 #include "wire/message.h"
+#include "wire/random_source.h"
 #include "wire/stun_constants.h"
 
 namespace natpunch {
@@ -113,6 +114,32 @@ bool has(const std::vector<SessionEvent>& events, SessionEvent::Kind kind) {
   for (const auto& e : events)
     if (e.kind == kind) return true;
   return false;
+}
+
+// The connection IDs come from the session's RandomSource: a seeded source gives the same client
+// Initial DCID and SCID each time, another seed other ones (RFC 9000 §17.2 long header: DCID at 6).
+TEST(QuicSession, ConnectionIdsComeFromTheInjectedRandomSource) {
+  auto key = DeviceKey::generate();
+  auto first_cids = [&](std::uint64_t seed) {
+    SessionConfig c;
+    c.local = kClientAddr;
+    c.remote = kServerAddr;
+    c.random = seeded_random(seed);
+    auto s = QuicSession::create(c, &key, TimePoint() + std::chrono::hours(1));
+    EXPECT_TRUE(s) << s.error();
+    if (!s) return Bytes{};
+    auto out = (*s)->start(TimePoint() + std::chrono::hours(1));
+    EXPECT_FALSE(out.empty());
+    if (out.empty()) return Bytes{};
+    const auto& p = out.front().bytes;
+    EXPECT_GE(p.size(), 6u + 1 + 16 + 1 + 16);
+    EXPECT_EQ(std::to_integer<int>(p[5]), 16);  // DCID length
+    return Bytes(p.begin() + 6, p.begin() + 6 + 1 + 16 + 1 + 16);  // DCID, SCID length, SCID
+  };
+  auto a = first_cids(7), b = first_cids(7), c = first_cids(8);
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
 }
 
 TEST(QuicSession, PinnedKeysOnBothSidesEstablishAndCarryMessagesBothWays) {
