@@ -1,7 +1,5 @@
 #include "cli/device.h"
 
-#include <future>
-
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "identity/key_store.h"
@@ -9,6 +7,7 @@
 #include "io/local_addresses.h"
 #include "io/awaitable.h"
 #include "io/nat_discovery_runner.h"
+#include "io/off_loop_job.h"
 
 namespace natpunch::cli {
 
@@ -56,25 +55,6 @@ Result<Device, std::string> open_device(asio::io_context& io, const DeviceOption
   return d;
 }
 
-namespace {
-// Waits for a blocking job running on its own thread (the port mapper: bounded by its timeouts)
-// without blocking the event loop.
-template <typename T>
-asio::awaitable<T> wait_for(std::future<T>& job, asio::any_io_executor ex) {
-  asio::steady_timer poll(ex);
-  while (job.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-    poll.expires_after(std::chrono::milliseconds(20));
-    co_await poll.async_wait(use_nothrow);
-  }
-  co_return job.get();
-}
-
-template <typename F>
-asio::awaitable<decltype(std::declval<F>()())> off_loop(asio::any_io_executor ex, F f) {
-  auto job = std::async(std::launch::async, std::move(f));
-  co_return co_await wait_for(job, ex);
-}
-}  // namespace
 
 asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, const DeviceOptions& o, bool rediscover) {
   auto port = d.client->local_address().port;
@@ -85,7 +65,7 @@ asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, cons
   // loopback server: no router is involved, and the gateway would be the host's real one.
   // One protocol after the other (asked at once, two of them could map the same socket on one
   // gateway, and deleting the spare one would delete the kept one), each bounded.
-  std::future<Result<PortMapping, std::vector<MapAttempt>>> mapping;
+  std::optional<OffLoopJob<Result<PortMapping, std::vector<MapAttempt>>>> mapping;
   bool want_mapping = rediscover && !d.port_mapping && o.port_mapping != "off" &&
                       !d.client->server().address().is_loopback() && d.client->server().address().is_v4();
   if (want_mapping) {
@@ -94,11 +74,11 @@ asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, cons
     req.lifetime = std::chrono::seconds(o.port_mapping_lifetime_s);
     req.only = parse_map_protocol(o.port_mapping);
     req.timeout = std::chrono::milliseconds(1000);
-    mapping = std::async(std::launch::async, [req] { return map_port(req); });
+    mapping.emplace(d.client->socket().get_executor(), [req] { return map_port(req); });
   }
   if (o.discover && rediscover) d.nat = co_await discover_nat(*d.client, locals);
-  if (mapping.valid()) {
-    auto got = co_await wait_for(mapping, d.client->socket().get_executor());
+  if (mapping) {
+    auto got = co_await mapping->result();
     if (got) {
       d.port_mapping = std::move(*got);
       d.port_mapping_renew_at = std::chrono::steady_clock::now() + d.port_mapping->lifetime / 2;
