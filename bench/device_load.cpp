@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "device/rendezvous_requests.h"
 #include "wire/address.h"
 #include "wire/builder.h"
 #include "wire/control_messages.h"
@@ -52,7 +53,7 @@ long rss_kb(int pid) {
 
 struct Socket {
   int fd = -1;
-  std::optional<std::string> nonce;  // the server's nonce for this socket's address
+  natpunch::NonceBook nonces;  // the server's nonce for this socket's address
 };
 
 enum class Kind : std::uint8_t { Register, Connect, Binding };
@@ -61,7 +62,7 @@ struct Pending {
   Kind kind = Kind::Register;
   std::uint32_t device = 0;
   std::uint32_t peer = 0;
-  bool quoted_nonce = false;
+  int round = 0;  // the registration's rounds so far (device/rendezvous_requests.h)
   Bytes bytes;
   Clock::time_point first{}, last{};
   int sends = 0;
@@ -78,7 +79,7 @@ class DeviceLoad {
   std::string name_of(std::uint32_t device) const { return "dev-" + std::to_string(device); }
   TransactionId new_txid(std::uint64_t& key);
   void send(std::uint32_t socket, Pending p, const TransactionId& txid, std::uint64_t key);
-  void send_register(std::uint32_t device);
+  void send_register(std::uint32_t device, int round = 0);
   void send_connect(std::uint32_t device, std::uint32_t peer);
   void receive(std::uint32_t socket, ByteView d, Clock::time_point now);
   void poll_once(int timeout_ms);
@@ -151,19 +152,17 @@ void DeviceLoad::send(std::uint32_t socket, Pending p, const TransactionId&, std
   pending_.emplace(key, std::make_pair(socket, std::move(p)));
 }
 
-void DeviceLoad::send_register(std::uint32_t device) {
+void DeviceLoad::send_register(std::uint32_t device, int round) {
   std::uint64_t key = 0;
   auto txid = new_txid(key);
   auto s = socket_of(device);
-  auto bytes =
-      encode_register_request({DeviceId{IdKind::UserName, name_of(device)}, {}, std::nullopt, std::nullopt}, txid);
   Pending p;
   p.kind = Kind::Register;
   p.device = device;
-  p.quoted_nonce = socks_[s].nonce.has_value();
+  p.round = round;
   // As natpunch's client: quote the nonce once known, else pad so the answer can carry it.
-  p.bytes = p.quoted_nonce ? with_attribute(bytes, stun::attr::kNonce, as_bytes(*socks_[s].nonce))
-                           : padded_to(bytes, register_response_size(Family::V4));
+  p.bytes = registration_request({DeviceId{IdKind::UserName, name_of(device)}, {}, std::nullopt, std::nullopt}, txid,
+                                 Family::V4, nullptr, socks_[s].nonces.current());
   ++reg_sent;
   send(s, std::move(p), txid, key);
 }
@@ -172,13 +171,12 @@ void DeviceLoad::send_connect(std::uint32_t device, std::uint32_t peer) {
   std::uint64_t key = 0;
   auto txid = new_txid(key);
   auto s = socket_of(device);
-  auto bytes = encode_connect_request(
-      {DeviceId{IdKind::UserName, name_of(device)}, DeviceId{IdKind::UserName, name_of(peer)}}, txid);
   Pending p;
   p.kind = Kind::Connect;
   p.device = device;
   p.peer = peer;
-  p.bytes = socks_[s].nonce ? with_attribute(bytes, stun::attr::kNonce, as_bytes(*socks_[s].nonce)) : bytes;
+  p.bytes = connection_request({DeviceId{IdKind::UserName, name_of(device)}, DeviceId{IdKind::UserName, name_of(peer)}},
+                               txid, nullptr, socks_[s].nonces.current());
   ++con_sent;
   send(s, std::move(p), txid, key);
 }
@@ -222,15 +220,10 @@ void DeviceLoad::receive(std::uint32_t socket, ByteView d, Clock::time_point now
       ++reg_errors[e ? e->code : 0];
       return;
     }
-    if (const auto* n = m->find(stun::attr::kNonce)) {
-      std::string fresh(as_text(n->value));
-      bool changed = socks_[socket].nonce != fresh;
-      socks_[socket].nonce = fresh;
-      // First on this address (or a new nonce): again, quoting it, so the address is proven.
-      if (changed || !p.quoted_nonce) {
-        send_register(p.device);
-        return;
-      }
+    // First on this address (or a new nonce): again, quoting it, so the address is proven.
+    if (socks_[socket].nonces.after_answer(*m, ClientRequest::Register, false, p.round) == NonceStep::AgainQuotingNonce) {
+      send_register(p.device, p.round + 1);
+      return;
     }
     if (!registered_[p.device]) ++reg_ok;
     registered_[p.device] = 1;
@@ -324,7 +317,7 @@ int DeviceLoad::run() {
     while (next < o_.devices && static_cast<double>(next) <= due) {
       auto s = socket_of(static_cast<std::uint32_t>(next));
       // Devices after the first on a socket wait for its nonce (the first one's answer).
-      if (next >= static_cast<long>(socks_.size()) && !socks_[s].nonce) break;
+      if (next >= static_cast<long>(socks_.size()) && !socks_[s].nonces.current()) break;
       send_register(static_cast<std::uint32_t>(next++));
     }
     poll_once(1);

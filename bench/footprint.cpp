@@ -13,7 +13,7 @@
 
 #include "server/request_handler.h"
 #include "wire/control_messages.h"
-#include "wire/padding.h"
+#include "device/rendezvous_requests.h"
 
 namespace {
 
@@ -59,8 +59,7 @@ int main(int argc, char** argv) {
     TransactionId t{};
     for (std::size_t k = 0; k < 8; ++k) t[k] = std::byte(static_cast<std::uint8_t>(i >> (8 * k)));
     // Padded as natpunch's client sends a first registration, so the answer (with its nonce) fits.
-    requests.push_back(padded_to(encode_register_request({id, {local}, 600, std::nullopt}, t),
-                                 register_response_size(Family::V4)));
+    requests.push_back(registration_request({id, {local}, 600, std::nullopt}, t, Family::V4, nullptr, std::nullopt));
     sources.push_back(SocketAddress::v4({198, static_cast<std::uint8_t>(18 + (i >> 24 & 1)),
                                          static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8)},
                                         static_cast<std::uint16_t>(1024 + (i & 0xff))));

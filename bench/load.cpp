@@ -32,6 +32,7 @@
 #include "wire/builder.h"
 #include "wire/control_messages.h"
 #include "wire/message.h"
+#include "device/rendezvous_requests.h"
 #include "wire/padding.h"
 #include "wire/stun_constants.h"
 
@@ -137,8 +138,8 @@ int run(const Options& o) {
     }
     if (o.kind == "binding") return natpunch::padded_binding_request(t, parsed->family);
     auto id = natpunch::make_device_id(natpunch::IdKind::UserName, "bench-" + std::to_string(device++ % 100'000));
-    return natpunch::padded_to(natpunch::encode_register_request({*id, {}, 60, std::nullopt}, t),
-                               natpunch::register_response_size(parsed->family));
+    // A first registration, as natpunch's client sends it: padded so the answer (with its nonce) fits.
+    return natpunch::registration_request({*id, {}, 60, std::nullopt}, t, parsed->family, nullptr, std::nullopt);
   };
   auto fill = [&](LoadSocket& s, Clock::time_point now) {
     while (static_cast<int>(s.outstanding.size()) < o.window && sent < o.requests) {

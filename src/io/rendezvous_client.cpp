@@ -1,6 +1,5 @@
 #include "io/rendezvous_client.h"
 
-#include "identity/signed_request.h"
 #include "io/endpoint.h"
 #include "wire/address_codec.h"
 #include "wire/builder.h"
@@ -48,9 +47,7 @@ void RendezvousClient::on_datagram(ByteView d, const udp::endpoint& from) {
   if (!m || m->method() != stun::method::kPeerInfo || m->cls() != stun::MessageClass::Indication) return;
   auto info = decode_peer_info(*m);
   if (!info) return;
-  // A signing device registered quoting its nonce, and the server echoes it in the peer-info: a
-  // peer-info without it did not come from the server this device registered with.
-  if (key_ && (!info->nonce || (info->nonce != nonce_ && info->nonce != previous_nonce_))) {
+  if (!nonces_.vouches_for(*info, key_ != nullptr)) {
     ++unauthenticated_peer_infos_;
     return;
   }
@@ -70,43 +67,19 @@ asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::excha
 }
 
 asio::awaitable<Result<TransactionOutcome, ClientError>> RendezvousClient::signed_exchange(
-    const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent, std::size_t pad_to) {
+    const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent, ClientRequest kind) {
   int sends = 0;  // over every round: last_sends() counts what this call put on the wire
   for (int round = 0;; ++round) {
     auto txid = random_transaction_id(system_random());
     auto request = encode(txid);
-    if (key_) {
-      request = sign_request(request, *key_, nonce_);  // large enough for the answers it gets
-    } else {
-      if (nonce_) request = with_attribute(request, stun::attr::kNonce, as_bytes(*nonce_));
-      request = padded_to(request, pad_to);
-    }
     if (sent) *sent = request;
     auto o = co_await exchange(std::move(request), txid);
     sends += last_sends_;
     last_sends_ = sends;
     if (o) o->sends = sends;
-    if (!o || round == 2) co_return o;
+    if (!o) co_return o;
     auto m = parse_message(o->response, answer_limits());
-    if (!m) co_return o;
-    const auto* n = m->find(stun::attr::kNonce);
-    if (!n) co_return o;
-    std::string fresh(as_text(n->value));
-    if (nonce_ == fresh) co_return o;  // answered with the nonce we quoted: nothing new to prove
-    previous_nonce_ = std::move(nonce_);
-    nonce_ = std::move(fresh);
-    if (m->cls() == stun::MessageClass::Success) {
-      // A registration that did not quote this source's nonce (first, or the server restarted):
-      // again at once, quoting it, so the server counts our address as proven before a peer's
-      // connect request needs to reach us (docs/security.md).
-      if (pad_to == 0) co_return o;
-      continue;
-    }
-    auto e = decode_error_response(*m);
-    if (!e || (e->code != stun::error_code::kUnauthenticated && e->code != stun::error_code::kStaleNonce)) co_return o;
-    // Unsigned, a refused registration is not a nonce problem (the ID wants a signature); a connect
-    // refused for want of a proven address is ("Nonce required"): again, quoting it.
-    if (!key_ && pad_to != 0) co_return o;
+    if (!m || nonces_.after_answer(*m, kind, key_ != nullptr, round) == NonceStep::Done) co_return o;
   }
 }
 
@@ -138,8 +111,10 @@ asio::awaitable<Result<BindingResult, ClientError>> RendezvousClient::binding() 
 }
 
 asio::awaitable<Result<RegisterResult, ClientError>> RendezvousClient::register_device(const RegisterRequest& req) {
-  auto o = co_await signed_exchange([&](const TransactionId& t) { return encode_register_request(req, t); }, nullptr,
-                                    register_response_size(from_endpoint(server_).family));
+  auto family = from_endpoint(server_).family;
+  auto o = co_await signed_exchange(
+      [&](const TransactionId& t) { return registration_request(req, t, family, key_, nonces_.current()); }, nullptr,
+      ClientRequest::Register);
   if (!o) co_return fail(o.error());
   auto m = parse_answer(*o);
   if (!m) co_return fail(m.error());
@@ -149,8 +124,9 @@ asio::awaitable<Result<RegisterResult, ClientError>> RendezvousClient::register_
 }
 
 asio::awaitable<Result<PeerInfo, ClientError>> RendezvousClient::connect(const ConnectRequest& req) {
-  auto o = co_await signed_exchange([&](const TransactionId& t) { return encode_connect_request(req, t); },
-                                    &last_connect_request_, 0);
+  auto o = co_await signed_exchange(
+      [&](const TransactionId& t) { return connection_request(req, t, key_, nonces_.current()); },
+      &last_connect_request_, ClientRequest::Connect);
   if (!o) co_return fail(o.error());
   auto m = parse_answer(*o);
   if (!m) co_return fail(m.error());

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "device/rendezvous_requests.h"
 #include "identity/device_key.h"
 #include "io/stun_client.h"
 #include "wire/control_messages.h"
@@ -67,12 +68,10 @@ class RendezvousClient {
  private:
   asio::awaitable<Result<TransactionOutcome, ClientError>> exchange(Bytes request, const TransactionId& txid);
   void on_datagram(ByteView d, const asio::ip::udp::endpoint& from);
-  // exchange() of `encode(txid)`, signed when a key is set, else quoting the server's nonce once
-  // known and padded to `pad_to` bytes (wire/padding.h); a 401/438 with a new NONCE is answered by
-  // sending again (a new transaction) with it, at most twice — and so is a success carrying a new
-  // NONCE when `pad_to` is set (registration). `sent`: the last request's bytes.
+  // exchange() of `encode(txid)` (device/rendezvous_requests.h), sent again as a new transaction
+  // while the NonceBook says so (at most twice). `sent`: the last request's bytes.
   asio::awaitable<Result<TransactionOutcome, ClientError>> signed_exchange(
-      const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent, std::size_t pad_to);
+      const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent, ClientRequest kind);
 
   StunClient client_;
   asio::ip::udp::endpoint server_;
@@ -81,8 +80,7 @@ class RendezvousClient {
   Bytes last_connect_request_;
   int last_sends_ = 0;
   const DeviceKey* key_ = nullptr;
-  std::optional<std::string> nonce_;
-  std::optional<std::string> previous_nonce_;  // peer-infos built just before a nonce change quote it
+  NonceBook nonces_;
   std::uint64_t unauthenticated_peer_infos_ = 0;
 };
 
