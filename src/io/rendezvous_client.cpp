@@ -10,25 +10,6 @@ namespace natpunch {
 
 using asio::ip::udp;
 
-std::string ClientError::message() const {
-  switch (kind) {
-    case Kind::Timeout: return "no answer from the server (timed out)";
-    case Kind::Socket: return "socket error";
-    case Kind::Rejected: {
-      auto s = "server refused: " + std::to_string(code) + " " + reason;
-      // A bare refusal (the server keeps answers to unproven sources small): say what it means.
-      if (code == stun::error_code::kUnauthenticated && reason.empty())
-        s += "(unauthenticated: this ID is bound to a key, sign with it: --key-file; or this address has not "
-             "proven itself to the server yet: register first)";
-      if (code == stun::error_code::kForbidden && reason.empty())
-        s += "(forbidden: the peer does not allow this ID, or this ID is not registered or not authorized)";
-      return s;
-    }
-    case Kind::Malformed: return "malformed answer from the server: " + reason;
-  }
-  return "error";
-}
-
 RendezvousClient::RendezvousClient(udp::socket socket, udp::endpoint server, RetransmitPolicy policy)
     : client_(std::move(socket)), server_(server), policy_(policy) {
   client_.on_other = [this](ByteView d, const udp::endpoint& from) { on_datagram(d, from); };

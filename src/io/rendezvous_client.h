@@ -7,19 +7,12 @@
 #include <optional>
 #include <string>
 
-#include "device/rendezvous_requests.h"
+#include "device/rendezvous_client_machine.h"
 #include "identity/device_key.h"
 #include "io/stun_client.h"
 #include "wire/control_messages.h"
 
 namespace natpunch {
-
-struct ClientError {
-  enum class Kind { Timeout, Socket, Rejected, Malformed } kind = Kind::Timeout;
-  int code = 0;        // ERROR-CODE when Rejected
-  std::string reason;  // server's reason phrase (printable characters only) or parse error
-  std::string message() const;
-};
 
 struct BindingResult {
   SocketAddress mapped;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "../unit/rfc5769_vectors.h"
+#include "device/rendezvous_client_machine.h"
 #include "request_handler_harness.h"
 #include "server/request_handler.h"
 #include "wire/builder.h"
@@ -37,6 +38,70 @@ void write(const fs::path& dir, const std::string& name, const Bytes& b) {
   std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
   if (!out) throw std::runtime_error("cannot write " + (dir / name).string());
+}
+
+// rendezvous_client/: what the real handler says to a device's machine (as fuzz_rendezvous_client
+// sets it up: a key, a binding, a registration and a connect in flight), each datagram 2-byte
+// length-prefixed; the peer registers first so the connect succeeds and the peer gets a peer-info.
+void write_rendezvous_client_seeds(const fs::path& dir) {
+  static const DeviceKey key = DeviceKey::from_seed(std::array<std::byte, kSeedSize>{});
+  auto counter = std::make_shared<std::uint8_t>(0);
+  RandomSource random = [counter](std::span<std::byte> out) {
+    for (auto& b : out) b = std::byte{++*counter};
+  };
+  RequestHandler handler(ServerConfig{}, random);
+  auto server = SocketAddress::v4({127, 0, 0, 1}, 3478);
+  auto device_at = SocketAddress::v4({198, 51, 100, 2}, 4000);
+  auto peer_at = SocketAddress::v4({198, 51, 100, 3}, 5000);
+  auto self = id(IdKind::UserName, "fuzz-device");
+  auto peer = id(IdKind::UserName, "fuzz-peer");
+  TimePoint now = TimePoint() + std::chrono::hours(1);
+  auto play = [&](RendezvousClientMachine& m, const SocketAddress& at, Bytes* log, RendezvousClientMachine* other,
+                  const SocketAddress& other_at, Bytes* other_log) {
+    for (int round = 0; round < 8; ++round) {
+      auto out = m.take_datagrams();
+      if (out.empty()) break;
+      for (auto& d : out) {
+        for (auto& r : handler.handle(Datagram{d.bytes, at, 0}, now)) {
+          bool to_self = r.destination == at;
+          Bytes* into = to_self ? log : other_log;
+          if (into) {
+            into->push_back(std::byte(static_cast<std::uint8_t>(r.bytes.size() >> 8)));
+            into->push_back(std::byte(static_cast<std::uint8_t>(r.bytes.size())));
+            into->insert(into->end(), r.bytes.begin(), r.bytes.end());
+          }
+          if (to_self) m.on_datagram(r.bytes, server, now);
+          else if (other && r.destination == other_at) other->on_datagram(r.bytes, server, now);
+        }
+      }
+    }
+  };
+  RendezvousClientConfig pc;
+  pc.server = server;
+  pc.random = random;
+  RendezvousClientMachine peer_machine(pc);
+  peer_machine.register_device({peer, {}, std::nullopt}, now);
+  play(peer_machine, peer_at, nullptr, nullptr, {}, nullptr);
+  RendezvousClientConfig c = pc;
+  c.key = &key;
+  RendezvousClientMachine m(c);
+  m.binding(now);
+  m.register_device({self, {SocketAddress::v4({10, 0, 0, 2}, 4000)}, std::nullopt}, now);
+  Bytes registered;
+  play(m, device_at, &registered, nullptr, {}, nullptr);
+  write(dir, "conversation-binding-signed-register.bin", registered);
+  m.connect({self, peer}, now);
+  Bytes connected;
+  play(m, device_at, &connected, nullptr, {}, nullptr);
+  write(dir, "conversation-connect-answer.bin", connected);
+  // The peer asks for this device: the peer-info indication it gets, with its nonce.
+  Bytes told;
+  peer_machine.connect({peer, self}, now);
+  play(peer_machine, peer_at, nullptr, &m, device_at, &told);
+  Bytes all = registered;
+  all.insert(all.end(), connected.begin(), connected.end());
+  all.insert(all.end(), told.begin(), told.end());
+  write(dir, "conversation-register-connect-peer-info.bin", all);
 }
 
 // Datagrams for fuzz_request_handler, framed as request_handler_harness.h describes.
@@ -64,7 +129,9 @@ AttemptToken predict_token(const Bytes& reg_alice, const Bytes& reg_bob, const B
   if (replies.empty()) throw std::runtime_error("connect got no answer");
   auto m = parse_message(replies[0].bytes);
   auto info = m ? decode_peer_info(*m) : fail(ParseError::WrongMessage);
-  if (!info) throw std::runtime_error("connect was not answered with peer-info");
+  // The handler refuses a connect from a source that has not proven itself (quoting its nonce),
+  // which these single registrations do not: then no token exists and the signal carries zeros.
+  if (!info) return AttemptToken{};
   return info->token;
 }
 
@@ -224,6 +291,8 @@ int run(const fs::path& root) {
   allow.then(reg_alice_allow_any).then(reg_bob_allow_alice, control(1)).then(reg_mac_allow_nobody, control(2))
       .then(connect, control(0)).then(encode_connect_request({bob, mac}, txid(22)), control(1));
   write(handler_dir, "conversation-allow-list.bin", allow.bytes);
+
+  write_rendezvous_client_seeds(root / "rendezvous_client");
 
   std::printf("seeds written under %s\n", root.string().c_str());
   return 0;
