@@ -123,6 +123,13 @@ bool RendezvousClientMachine::reintroduce(Txn txn, TimePoint now) {
   return false;
 }
 
+Bytes RendezvousClientMachine::request_bytes(Txn txn) const {
+  if (auto it = pending_.find(txn); it != pending_.end()) return it->second.bytes;
+  for (const auto& [t, bytes] : answered_connects_)
+    if (t == txn) return bytes;
+  return {};
+}
+
 bool RendezvousClientMachine::on_datagram(ByteView d, const SocketAddress& from, TimePoint now) {
   // Only the server answers these transactions and sends peer-info.
   if (from != config_.server) return false;

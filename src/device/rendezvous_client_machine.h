@@ -69,6 +69,8 @@ class RendezvousClientMachine {
   // server answers from its duplicate cache and re-sends the peer its NP-PEER-INFO. False when the
   // machine no longer remembers that connect.
   bool reintroduce(Txn txn, TimePoint now);
+  // The bytes last sent for `txn` (pending, or a connect reintroduce() still remembers); empty if none.
+  Bytes request_bytes(Txn txn) const;
 
   // A datagram from `from` on the socket. True when it was the machine's: an answer to a pending
   // transaction, or a peer-info from the server (kept or dropped). Anything else is the caller's.

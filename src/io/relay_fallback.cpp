@@ -1,7 +1,7 @@
 #include "io/relay_fallback.h"
 
 #include "io/endpoint.h"
-#include "io/stun_client.h"
+#include "wire/random_source.h"
 #include "wire/punch_packet.h"
 
 namespace natpunch {

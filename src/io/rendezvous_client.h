@@ -1,15 +1,17 @@
 // A device's side of the rendezvous protocol over one UDP socket: binding, register, connect, and
-// receiving peer-info indications. Owns the socket (through its StunClient).
+// receiving peer-info indications. The protocol is device/RendezvousClientMachine; this drives it
+// over the socket it owns, one awaited request at a time (peer-infos that arrive meanwhile queue).
 #pragma once
 
-#include <deque>
-#include <functional>
+#include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
 
 #include "device/rendezvous_client_machine.h"
 #include "identity/device_key.h"
-#include "io/stun_client.h"
+#include "io/awaitable.h"
 #include "wire/control_messages.h"
 
 namespace natpunch {
@@ -38,43 +40,39 @@ class RendezvousClient {
   asio::awaitable<std::optional<PeerInfo>> wait_peer_info(std::chrono::milliseconds timeout);
 
   SocketAddress local_address() const;
-  StunClient& stun() { return client_; }
-  asio::ip::udp::socket& socket() { return client_.socket(); }
+  asio::ip::udp::socket& socket() { return socket_; }
   const asio::ip::udp::endpoint& server() const { return server_; }
   // Lend the socket to another engine (e.g. the machine driver) and take it back.
-  asio::ip::udp::socket take_socket() { return std::move(client_.socket()); }
-  void give_socket(asio::ip::udp::socket s) { client_.socket() = std::move(s); }
+  asio::ip::udp::socket take_socket() { return std::move(socket_); }
+  void give_socket(asio::ip::udp::socket s) { socket_ = std::move(s); }
+  // Datagrams the last request put on the wire (every round and retransmission).
   int last_sends() const { return last_sends_; }
   // The retransmission schedule of the next transactions (e.g. a refresh bounded by its interval).
-  RetransmitPolicy& policy() { return policy_; }
+  RetransmitPolicy& policy() { return machine_.policy(); }
   // Peer-infos dropped because they did not carry a NONCE this client quoted (with a key set):
   // spoofed from the server's address, or from before a server restart.
-  std::uint64_t unauthenticated_peer_infos() const { return unauthenticated_peer_infos_; }
+  std::uint64_t unauthenticated_peer_infos() const { return machine_.unauthenticated_peer_infos(); }
   // Signs NP-REGISTER and NP-CONNECT with `key` (not owned; outlives this client), quoting the
   // server's nonce for our address (taken from its 401/438 answer or its register answer, and reused
   // until it goes stale). Unsigned requests quote it too: it proves we receive at our address.
-  void set_key(const DeviceKey* key) { key_ = key; }
+  void set_key(const DeviceKey* key) { machine_.set_key(key); }
   // The bytes of the last NP-CONNECT request sent. Sent again (same transaction), the server
   // answers it from its duplicate cache and re-sends the peer its NP-PEER-INFO.
   const Bytes& last_connect_request() const { return last_connect_request_; }
 
  private:
-  asio::awaitable<Result<TransactionOutcome, ClientError>> exchange(Bytes request, const TransactionId& txid);
-  void on_datagram(ByteView d, const asio::ip::udp::endpoint& from);
-  // exchange() of `encode(txid)` (device/rendezvous_requests.h), sent again as a new transaction
-  // while the NonceBook says so (at most twice). `sent`: the last request's bytes.
-  asio::awaitable<Result<TransactionOutcome, ClientError>> signed_exchange(
-      const std::function<Bytes(const TransactionId&)>& encode, Bytes* sent, ClientRequest kind);
+  // Runs the socket and the machine until `txn` is answered (every transaction has a deadline).
+  asio::awaitable<ClientAnswer> answer_of(RendezvousClientMachine::Txn txn);
+  asio::awaitable<void> send_pending();
+  // Waits for one datagram or `until`; hands it (or the time) to the machine. False on timeout.
+  asio::awaitable<bool> receive_until(Clock::time_point until);
 
-  StunClient client_;
+  asio::ip::udp::socket socket_;
+  asio::steady_timer timer_;
   asio::ip::udp::endpoint server_;
-  RetransmitPolicy policy_;
-  std::deque<PeerInfo> peer_infos_;
+  RendezvousClientMachine machine_;
   Bytes last_connect_request_;
   int last_sends_ = 0;
-  const DeviceKey* key_ = nullptr;
-  NonceBook nonces_;
-  std::uint64_t unauthenticated_peer_infos_ = 0;
 };
 
 // Opens a UDP socket of the server's family bound to `bind` (or any address, port 0).

@@ -2,7 +2,7 @@
 
 #include "io/session_driver.h"
 #include "io/socket_path.h"
-#include "io/stun_client.h"
+#include "wire/random_source.h"
 #include "wire/punch_packet.h"
 
 namespace natpunch {

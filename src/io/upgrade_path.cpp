@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "io/stun_client.h"
+#include "wire/random_source.h"
 #include "wire/message.h"
 #include "wire/punch_packet.h"
 
