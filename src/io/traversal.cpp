@@ -1,5 +1,6 @@
 #include "io/traversal.h"
 
+#include "device/punch_setup.h"
 #include "io/endpoint.h"
 #include "wire/random_source.h"
 
@@ -12,25 +13,10 @@ using std::chrono::steady_clock;
 asio::awaitable<Path> punch_path(RendezvousClient& client, const DeviceId& self, std::optional<NatBehavior> self_nat,
                                  SocketAddress self_mapped, const PeerInfo& info, const TraversalOptions& options) {
   Path path;
-  PairFacts facts{self_nat, info.peer_nat, self_mapped, info.peer_mapped, info.initiator, options.self_port_mapped,
-                  info.peer_port_mapped};
-  path.plan = choose_plan(facts, options.tuning, options.method);
-
-  PunchSetup setup;
-  setup.token = info.token;
-  setup.self = self;
-  setup.peer = info.peer;
-  setup.server = from_endpoint(client.server());
-  setup.peer_mapped = info.peer_mapped;
-  setup.peer_locals = info.peer_locals;
-  setup.peer_port_mapped = info.peer_port_mapped;
-  setup.peer_nat = info.peer_nat;
-  setup.self_nat = self_nat;
-  setup.plan = path.plan;
-  setup.tuning = options.tuning;
-  setup.seed = random_u64(system_random());
-  setup.controlling = info.initiator;
-  if (info.initiator) setup.reintroduce = client.last_connect_request();
+  SelfFacts me{self, self_nat, self_mapped, options.self_port_mapped, from_endpoint(client.server())};
+  auto setup = punch_setup_for(me, info, options.tuning, options.method, random_u64(system_random()),
+                               client.last_connect_request());
+  path.plan = setup.plan;
   Puncher puncher(setup);
 
   std::vector<udp::socket> sockets;

@@ -1,9 +1,10 @@
 #include "sim/trial.h"
 
-#include <random>
+#include <set>
 
+#include "device/punch_setup.h"
+#include "device/rendezvous_client_machine.h"
 #include "nat/nat_discovery.h"
-#include "wire/padding.h"
 #include "wire/random_source.h"
 
 namespace natpunch::sim {
@@ -12,21 +13,16 @@ using std::chrono::milliseconds;
 
 namespace {
 
-constexpr milliseconds kRegisterRto{200};
-constexpr milliseconds kConnectRto{400};  // as Puncher's re-introduction
-constexpr int kMaxSends = 10;
+// The devices' schedule toward the server in the simulator: RFC 8489's, from a 200 ms RTO.
+const RetransmitPolicy kIntroductionPolicy{milliseconds(200), 7, 16, milliseconds(16000)};
+constexpr milliseconds kReintroduceEvery{400};  // as Puncher's re-introduction
+constexpr int kReintroductions = 10;
 
 std::uint64_t mix(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
-}
-
-TransactionId make_txid(std::mt19937_64& rng) {
-  TransactionId t{};
-  for (auto& b : t) b = std::byte(static_cast<std::uint8_t>(rng()));
-  return t;
 }
 
 NatConfig make(Dependence m, Dependence f, PortAllocation a, std::uint16_t lo = 1024, std::uint16_t hi = 65535) {
@@ -37,17 +33,6 @@ NatConfig make(Dependence m, Dependence f, PortAllocation a, std::uint16_t lo = 
   c.port_lo = lo;
   c.port_hi = hi;
   return c;
-}
-
-// Sends `request` from `socket` until `answered()` holds, every `rto`, at most kMaxSends times.
-bool exchange(Runner& runner, std::vector<std::pair<SocketId, Bytes>> requests, milliseconds rto,
-              const std::function<bool()>& answered, int& retransmissions) {
-  for (int i = 0; i < kMaxSends; ++i) {
-    if (i > 0) ++retransmissions;
-    for (const auto& [socket, bytes] : requests) runner.send(socket, kServerAddress, bytes);
-    if (runner.run(runner.network().now() + rto, answered)) return true;
-  }
-  return false;
 }
 
 // What a side registers: nothing, the spec's override, the ideal report, or — with `discover` — what
@@ -103,89 +88,104 @@ Introduction introduce(Runner& runner, SocketId a_main, SocketId b_main, std::op
                        std::optional<NatBehavior> b_nat, bool a_initiates, std::uint64_t seed) {
   Introduction intro;
   auto& net = runner.network();
-  std::mt19937_64 rng(mix(seed ^ 0x1a7d));
   const DeviceId a_id{IdKind::UserName, "alice"}, b_id{IdKind::UserName, "bob"};
+  // Each side runs the device's own rendezvous client, over its main socket.
+  auto client = [&](std::uint64_t salt) {
+    RendezvousClientConfig c;
+    c.server = kServerAddress;
+    c.policy = kIntroductionPolicy;
+    c.random = seeded_random(mix(seed ^ salt));
+    return RendezvousClientMachine(c);
+  };
+  RendezvousClientMachine a = client(0x1a7d), b = client(0x1a7e);
+  struct Side {
+    RendezvousClientMachine& machine;
+    SocketId main;
+    std::vector<ClientAnswer> answers;
+    std::optional<PeerInfo> info;
+    TimePoint info_at{};
+  };
+  Side sides[2] = {{a, a_main, {}, {}, {}}, {b, b_main, {}, {}, {}}};
+  std::set<TransactionId> sent;  // a transaction's first datagram is no retransmission
+  // Moves datagrams between the machines and the network until `done()` or `limit`.
+  auto pump = [&](const std::function<bool()>& done, TimePoint limit) {
+    for (;;) {
+      for (auto& side : sides) {
+        for (auto& d : side.machine.take_datagrams()) {
+          TransactionId t{};
+          if (d.bytes.size() >= 20) std::copy(d.bytes.begin() + 8, d.bytes.begin() + 20, t.begin());
+          if (!sent.insert(t).second) ++intro.retransmissions;
+          runner.send(side.main, d.to, std::move(d.bytes));
+        }
+        for (auto& answer : side.machine.take_answers()) side.answers.push_back(std::move(answer));
+        if (!side.info) {
+          side.info = side.machine.take_peer_info();
+          side.info_at = net.now();
+        }
+      }
+      if (done()) return true;
+      if (net.now() >= limit) return false;
+      auto next = limit;
+      for (auto& side : sides)
+        if (auto t = side.machine.next_deadline(); t && *t < next) next = *t;
+      runner.run(next, [&] { return !runner.inbox().empty(); });
+      auto now = net.now();
+      for (auto& in : runner.inbox())
+        for (auto& side : sides)
+          if (in.to == side.main) side.machine.on_datagram(in.bytes, in.from, now);
+      runner.inbox().clear();
+      for (auto& side : sides)
+        if (auto t = side.machine.next_deadline(); t && *t <= now) side.machine.on_timer(now);
+    }
+  };
+  auto answered = [&](Side& side) { return !side.answers.empty(); };
+  auto schedule_end = [&] { return net.now() + plan_retransmissions(kIntroductionPolicy).give_up; };
 
   // 1. Registration, each from its main socket, with its local address and NAT behaviour: first
   //    padded so the answer (with the server's nonce for that mapping) fits, then again quoting the
   //    nonce, which proves the mapping (the server sends NP-PEER-INFO only to proven addresses).
-  auto a_tx = make_txid(rng), b_tx = make_txid(rng);
-  std::optional<SocketAddress> a_mapped, b_mapped;
-  std::optional<std::string> a_nonce, b_nonce;
-  auto registered = [&] {
-    for (auto& in : runner.inbox()) {
-      auto m = parse_message(in.bytes);
-      if (!m || m->method() != stun::method::kRegister || m->cls() != stun::MessageClass::Success) continue;
-      auto r = decode_register_response(*m);
-      if (!r) continue;
-      const auto* n = m->find(stun::attr::kNonce);
-      auto nonce = n ? std::optional<std::string>(as_text(n->value)) : std::nullopt;
-      if (in.to == a_main && m->transaction == a_tx) a_mapped = r->mapped, a_nonce = nonce;
-      if (in.to == b_main && m->transaction == b_tx) b_mapped = r->mapped, b_nonce = nonce;
-    }
-    runner.inbox().clear();
-    return a_mapped && b_mapped;
-  };
-  auto register_request = [&](const DeviceId& id, SocketId main, std::optional<NatBehavior> nat,
-                              const TransactionId& tx, const std::optional<std::string>& nonce) {
-    auto bytes = encode_register_request({id, {net.local_address(main)}, 600, nat}, tx);
-    if (nonce) return with_attribute(bytes, stun::attr::kNonce, as_bytes(*nonce));
-    return padded_to(bytes, register_response_size(kServerAddress.family));
-  };
-  for (int round = 0; round < 2; ++round) {
-    std::vector<std::pair<SocketId, Bytes>> regs;
-    regs.emplace_back(a_main, register_request(a_id, a_main, a_nat, a_tx, a_nonce));
-    regs.emplace_back(b_main, register_request(b_id, b_main, b_nat, b_tx, b_nonce));
-    a_mapped.reset();
-    b_mapped.reset();
-    if (!exchange(runner, regs, kRegisterRto, registered, intro.retransmissions)) {
-      intro.error = "registration got no answer";
+  a.register_device({a_id, {net.local_address(a_main)}, 600, a_nat}, net.now());
+  b.register_device({b_id, {net.local_address(b_main)}, 600, b_nat}, net.now());
+  pump([&] { return answered(sides[0]) && answered(sides[1]); }, schedule_end());
+  for (auto* side : {&sides[0], &sides[1]}) {
+    if (side->answers.empty() || !side->answers.front().result) {
+      intro.error = side->answers.empty() ? "registration got no answer"
+                                          : "registration failed: " + side->answers.front().result.error().message();
       return intro;
     }
-    if (!a_nonce || !b_nonce) {
-      intro.error = "registration answer without a nonce";
-      return intro;
-    }
-    // The second round's transactions: derived, so the trial draws no more from `rng`.
-    a_tx[0] ^= std::byte{0x80};
-    b_tx[0] ^= std::byte{0x80};
   }
-  intro.a_mapped = *a_mapped;
-  intro.b_mapped = *b_mapped;
+  intro.a_mapped = std::get<RegisterResponse>(*sides[0].answers.front().result).mapped;
+  intro.b_mapped = std::get<RegisterResponse>(*sides[1].answers.front().result).mapped;
+  sides[0].answers.clear();
+  sides[1].answers.clear();
 
   // 2. The connect request; the initiator's answer and the other side's indication.
-  SocketId init = a_initiates ? a_main : b_main;
-  auto c_tx = make_txid(rng);
-  intro.connect_request =
-      with_attribute(encode_connect_request({a_initiates ? a_id : b_id, a_initiates ? b_id : a_id}, c_tx),
-                     stun::attr::kNonce, as_bytes(a_initiates ? *a_nonce : *b_nonce));
-  std::optional<PeerInfo> a_info, b_info;
-  auto introduced = [&] {
-    for (auto& in : runner.inbox()) {
-      auto m = parse_message(in.bytes);
-      if (!m) continue;
-      bool response = in.to == init && m->method() == stun::method::kConnect &&
-                      m->cls() == stun::MessageClass::Success && m->transaction == c_tx;
-      bool indication =
-          in.to != init && m->method() == stun::method::kPeerInfo && m->cls() == stun::MessageClass::Indication;
-      if (!response && !indication) continue;
-      auto info = decode_peer_info(*m);
-      if (!info) continue;
-      auto& slot = in.to == a_main ? a_info : b_info;
-      if (!slot) {
-        slot = *info;
-        (in.to == a_main ? intro.a_at : intro.b_at) = net.now();
-      }
-    }
-    runner.inbox().clear();
-    return a_info && b_info;
-  };
-  if (!exchange(runner, {{init, intro.connect_request}}, kConnectRto, introduced, intro.retransmissions)) {
+  auto& init = a_initiates ? sides[0] : sides[1];
+  auto& other = a_initiates ? sides[1] : sides[0];
+  auto txn = init.machine.connect({a_initiates ? a_id : b_id, a_initiates ? b_id : a_id}, net.now());
+  intro.connect_request = init.machine.request_bytes(txn);
+  pump([&] { return answered(init); }, schedule_end());
+  if (!answered(init) || !init.answers.front().result) {
     intro.error = "introduction incomplete";
+    if (answered(init)) intro.error += ": " + init.answers.front().result.error().message();
     return intro;
   }
-  intro.a_info = *a_info;
-  intro.b_info = *b_info;
+  init.info = std::get<PeerInfo>(*init.answers.front().result);
+  init.info_at = net.now();
+  // The peer's indication was sent with the answer; if it is lost, the same connect again (as the
+  // initiator's Puncher does) makes the server send it again from its duplicate cache.
+  for (int i = 0; i < kReintroductions && !other.info; ++i) {
+    if (i > 0) init.machine.reintroduce(txn, net.now());
+    pump([&] { return other.info.has_value(); }, net.now() + kReintroduceEvery);
+  }
+  if (!other.info) {
+    intro.error = "introduction incomplete: the peer's indication never arrived";
+    return intro;
+  }
+  intro.a_info = *sides[0].info;
+  intro.b_info = *sides[1].info;
+  intro.a_at = sides[0].info_at;
+  intro.b_at = sides[1].info_at;
   intro.ok = true;
   return intro;
 }
@@ -225,22 +225,11 @@ TrialResult run_trial(const TrialConfig& cfg) {
 
   auto setup_for = [&](const PeerInfo& info, const SocketAddress& self_mapped, std::optional<NatBehavior> self_nat,
                        bool self_is_a, Plan& plan) {
-    PairFacts facts{self_nat, info.peer_nat, self_mapped, info.peer_mapped, info.initiator};
-    plan = choose_plan(facts, cfg.tuning, cfg.forced);
-    PunchSetup s;
-    s.token = info.token;
-    s.self = DeviceId{IdKind::UserName, self_is_a ? "alice" : "bob"};
-    s.peer = info.peer;
-    s.server = server.address();
-    s.peer_mapped = info.peer_mapped;
-    s.peer_locals = info.peer_locals;
-    s.peer_nat = info.peer_nat;
-    s.self_nat = self_nat;
-    s.plan = plan;
-    s.tuning = cfg.tuning;
-    s.seed = mix(cfg.seed ^ (self_is_a ? 0xa11ce : 0xb0b));
-    s.controlling = info.initiator;
-    if (info.initiator) s.reintroduce = result.intro.connect_request;
+    SelfFacts self{DeviceId{IdKind::UserName, self_is_a ? "alice" : "bob"}, self_nat, self_mapped, std::nullopt,
+                   server.address()};
+    auto s = punch_setup_for(self, info, cfg.tuning, cfg.forced, mix(cfg.seed ^ (self_is_a ? 0xa11ce : 0xb0b)),
+                             result.intro.connect_request);
+    plan = s.plan;
     return s;
   };
   Puncher a(setup_for(result.intro.a_info, result.intro.a_mapped, a_nat, true, result.a.plan));
