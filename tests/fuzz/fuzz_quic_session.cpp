@@ -3,12 +3,15 @@
 // Input: up to 16 datagrams, each a 2-byte big-endian length and that many bytes. They are fed to a
 // server session waiting for a client (the agent's side) and to a client session that has sent its
 // Initial (the initiator's side), with the virtual clock advancing 50 ms between datagrams and the
-// timers run. Invariants: no crash, no sanitizer report, and a closed session stays closed.
+// timers run. Invariants: no crash, no sanitizer report, and a closed session stays closed. Each
+// datagram also goes through parse_quic_header (session/quic_header.h): its views stay inside it.
 // Seeds: tests/fuzz/corpus/quic_session/ (make_session_seeds writes real handshake flights).
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "session/quic_header.h"
+#include "session/quic_path.h"
 #include "session/quic_session.h"
 #include "session_pair.h"
 #include "wire/message.h"
@@ -47,6 +50,15 @@ void feed(QuicSession& s, const std::vector<ByteView>& datagrams, const SocketAd
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto datagrams = split(data, size);
+  // The invariant-header parser the device routes by: bounded, its views inside the datagram.
+  for (const auto& d : datagrams) {
+    for (std::size_t short_len : {std::size_t{0}, quic::kCidLength}) {
+      auto h = parse_quic_header(d, short_len);
+      if (!h) continue;
+      auto inside = [&](ByteView v) { return v.empty() || (v.data() >= d.data() && v.data() + v.size() <= d.data() + d.size()); };
+      if (!inside(h->dcid) || !inside(h->scid) || (!h->long_header && h->dcid.size() != short_len)) __builtin_trap();
+    }
+  }
   TimePoint now = fuzz::session_start();
   auto c = fuzz::session_config(SessionRole::Server);
   c.keepalive = std::chrono::milliseconds(0);
