@@ -66,6 +66,23 @@ asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, co
     }
     if (auto d = session.next_deadline(); d && now >= *d) send(session.on_timer(now));
   }
+  // Our close may be lost (QuicSession::closing): for the closing period (3 PTO, at most 2 s) its
+  // copies go out on the session's timer and in answer to the peer's packets, so the peer learns of
+  // it instead of waiting out its idle timeout. Not after a stop: that exits at once.
+  while (!stopping) {
+    auto now = Clock::now();
+    if (!session.closing(now)) break;
+    auto wake = session.next_deadline().value_or(now);
+    if (wake <= now) {
+      send(session.on_timer(now));
+      continue;
+    }
+    auto r = co_await path.receive(wake);
+    if (r.status == PathReceive::Status::Closed) break;
+    if (r.status == PathReceive::Status::Datagram && !looks_like_stun(r.bytes))
+      send(r.local ? session.on_datagram(r.bytes, *r.local, r.from, Clock::now())
+                   : session.on_datagram(r.bytes, r.from, Clock::now()));
+  }
 }
 
 }  // namespace natpunch

@@ -178,8 +178,22 @@ std::vector<OutPacket> QuicSession::write_close(const ngtcp2_connection_close_er
   if (n > 0) {
     auto* p = reinterpret_cast<const std::byte*>(buf.data());
     out.push_back({from_sockaddr(ps.path.remote), Bytes(p, p + n), from_sockaddr(ps.path.local)});
+    begin_closing(out.back(), now);
   }
   return out;
+}
+
+void QuicSession::begin_closing(OutPacket packet, TimePoint now) {
+  auto pto = std::chrono::nanoseconds(ngtcp2_conn_get_pto(impl_->conn));
+  close_interval_ = std::max(pto, std::chrono::nanoseconds(std::chrono::milliseconds(1)));
+  closing_packet_ = std::move(packet);
+  closing_until_ = now + std::min<std::chrono::nanoseconds>(3 * close_interval_, std::chrono::seconds(2));
+  next_close_send_ = now + close_interval_;
+  close_sends_ = 1;
+}
+
+bool QuicSession::closing(TimePoint now) const {
+  return closing_packet_ && now < closing_until_ && close_sends_ < kMaxCloseSends;
 }
 
 // A library error on our side: tell the peer why (CONNECTION_CLOSE) and stop.
@@ -206,7 +220,12 @@ std::vector<OutPacket> QuicSession::on_datagram(ByteView bytes, const SocketAddr
 std::vector<OutPacket> QuicSession::on_datagram(ByteView bytes, const SocketAddress& local_addr,
                                                 const SocketAddress& from, TimePoint now) {
   last_now_ = now;
-  if (closed_) return {};
+  if (closed_) {
+    // Closing: the peer is still sending, so it has not seen our close. Only to the peer's address.
+    if (!closing(now) || from != closing_packet_->to) return {};
+    ++close_sends_;
+    return {*closing_packet_};
+  }
   if (!impl_->conn) {
     // A server waits for the client's Initial; anything else (a stray or forged packet) is ignored.
     if (config_.role != SessionRole::Server || !init_server(bytes, local_addr, from, now)) return {};
@@ -276,7 +295,12 @@ std::chrono::milliseconds QuicSession::effective_idle() const {
 std::vector<OutPacket> QuicSession::on_timer(TimePoint now) {
   last_now_ = now;
   last_timer_ = now;
-  if (closed_) return {};
+  if (closed_) {
+    if (!closing(now) || now < next_close_send_) return {};
+    ++close_sends_;
+    next_close_send_ = now + close_interval_;
+    return {*closing_packet_};
+  }
   if (!impl_->conn) {
     if (now - started_ >= config_.handshake_timeout) {
       CloseInfo info;
@@ -319,7 +343,11 @@ std::vector<OutPacket> QuicSession::on_timer(TimePoint now) {
 }
 
 std::optional<TimePoint> QuicSession::next_deadline() const {
-  if (closed_) return std::nullopt;
+  if (closed_) {
+    if (!closing(last_now_)) return std::nullopt;
+    // The next proactive copy (at 1 and 2 PTO), then the end of the closing period.
+    return next_close_send_ < closing_until_ ? next_close_send_ : closing_until_;
+  }
   if (!impl_->conn) return started_ + config_.handshake_timeout;
   auto e = ngtcp2_conn_get_expiry(impl_->conn);
   std::optional<TimePoint> next;

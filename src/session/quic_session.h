@@ -34,6 +34,9 @@ namespace natpunch {
 
 enum class SessionRole { Client, Server };
 
+// The most copies of our CONNECTION_CLOSE a closing session sends (RFC 9000 §10.2.1 asks for a limit).
+inline constexpr int kMaxCloseSends = 6;
+
 // The largest message one stream carries (a bigger inbound one closes the connection).
 inline constexpr std::size_t kMaxSessionMessage = 64 * 1024;
 // The largest DATAGRAM payload either side sends or accepts (fits a 1200-byte packet with headers).
@@ -128,6 +131,11 @@ class QuicSession {
   std::vector<SessionEvent> take_events();
   bool established() const { return established_; }
   bool closed() const { return closed_.has_value(); }
+  // The closing period after our own CONNECTION_CLOSE (RFC 9000 §10.2.1), which may be lost: the
+  // same packet goes again at 1 and 2 PTO, and in answer to a packet from the peer's address, at
+  // most kMaxCloseSends times in all, for 3 PTO (capped at 2 s). A driver keeps feeding the session
+  // datagrams and timers (next_deadline()) while closing() holds; a peer's close ends nothing here.
+  bool closing(TimePoint now) const;
   const std::optional<CloseInfo>& close_info() const { return closed_; }
   // The key the peer's certificate carried (after the handshake), and whether it was pinned.
   const std::optional<PublicKey>& peer_certificate_key() const { return seen_peer_key_; }
@@ -153,6 +161,7 @@ class QuicSession {
   std::vector<OutPacket> fail_with(int liberr, CloseInfo info, TimePoint now);
   std::vector<OutPacket> write_close(const ::ngtcp2_connection_close_error& ccerr, TimePoint now);
   void set_closed(CloseInfo info);
+  void begin_closing(OutPacket packet, TimePoint now);
   void mark_established();
   void sync_path();
 
@@ -168,6 +177,11 @@ class QuicSession {
   bool established_ = false;
   bool pin_checked_ = false;
   std::optional<CloseInfo> closed_;
+  std::optional<OutPacket> closing_packet_;  // our CONNECTION_CLOSE, for the closing period
+  TimePoint closing_until_{};
+  TimePoint next_close_send_{};
+  std::chrono::nanoseconds close_interval_{0};
+  int close_sends_ = 0;
   std::optional<PublicKey> seen_peer_key_;
   std::chrono::milliseconds handshake_time_{0};
   std::vector<SessionEvent> events_;

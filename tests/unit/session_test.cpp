@@ -185,6 +185,63 @@ TEST(QuicSession, PinnedKeysOnBothSidesEstablishAndCarryMessagesBothWays) {
   EXPECT_EQ(p.looked_like_stun, 0u);
 }
 
+// RFC 9000 §10.2.1: a lost CONNECTION_CLOSE is sent again in the closing period (at 1 and 2 PTO),
+// so the peer closes at once instead of after its 30 s idle timeout.
+TEST(QuicSession, ALostCloseStillClosesThePeerWithinTheClosingPeriod) {
+  Pair p;
+  p.make(p.server_key.public_key(), p.client_key.public_key());
+  p.start();
+  p.run(milliseconds(200));
+  ASSERT_TRUE(p.client->established() && p.server->established());
+  p.drop_to_server = true;
+  auto closed_at = p.now;
+  p.deliver(p.client->close(p.now), *p.server, kClientAddr);
+  p.drop_to_server = false;
+  ASSERT_TRUE(p.client->closed());
+  EXPECT_TRUE(p.client->closing(p.now));
+  EXPECT_FALSE(p.server->closed()) << "the first copy was lost";
+  p.run(milliseconds(2000));
+  p.collect();
+  ASSERT_TRUE(p.server->closed());
+  EXPECT_TRUE(p.server->close_info()->by_peer);
+  EXPECT_FALSE(p.server->close_info()->idle_timeout);
+  EXPECT_LT(p.last_to_server - closed_at, milliseconds(2000));
+  // The closing period ends by itself within 2 s of the close, with the session's timers.
+  for (int i = 0; i < 100; ++i) {
+    auto d = p.client->next_deadline();
+    if (!d) break;
+    p.now = std::max(p.now, *d);
+    p.client->on_timer(p.now);
+  }
+  EXPECT_FALSE(p.client->closing(p.now)) << "the closing period ends";
+  EXPECT_FALSE(p.client->next_deadline());
+  EXPECT_LE(p.now - closed_at, milliseconds(2000));
+}
+
+// While closing, a packet from the peer's address gets the close again; from anywhere else nothing,
+// and never more than kMaxCloseSends copies in all.
+TEST(QuicSession, TheClosingSessionAnswersOnlyThePeerAndOnlyAFewTimes) {
+  Pair p;
+  p.make(p.server_key.public_key(), p.client_key.public_key());
+  p.start();
+  p.run(milliseconds(200));
+  ASSERT_TRUE(p.client->established());
+  auto close = p.client->close(p.now);
+  ASSERT_EQ(close.size(), 1u);
+  Bytes junk(60, std::byte{0x41});
+  EXPECT_TRUE(p.client->on_datagram(junk, SocketAddress::v4({192, 0, 2, 66}, 1234), p.now).empty());
+  int copies = 1;
+  for (int i = 0; i < 20; ++i) {
+    auto again = p.client->on_datagram(junk, kServerAddr, p.now);
+    if (again.empty()) continue;
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].bytes, close[0].bytes);
+    EXPECT_EQ(again[0].to, kServerAddr);
+    ++copies;
+  }
+  EXPECT_EQ(copies, kMaxCloseSends);
+}
+
 TEST(QuicSession, DatagramsCrossUnreliablyInBothDirectionsInOrderOnALosslessPath) {
   Pair p;
   p.make(p.server_key.public_key(), p.client_key.public_key());
