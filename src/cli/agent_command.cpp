@@ -192,6 +192,7 @@ asio::awaitable<int> run(Device& d, const AgentOptions& o, Admission& admission,
       // The path carries a QUIC session (TLS 1.3); the initiator must present the key its ID is bound
       // to (from the peer-info), or the handshake fails.
       session_started = steady_clock::now();
+      sopt.initial_rtt = initial_rtt_for(path.outcome.rtt, sopt.initial_rtt);
       ran = co_await run_server_session(path_socket(path, *d.client), path.outcome.remote, info->token, sopt,
                                         on_message, stopping);
     }

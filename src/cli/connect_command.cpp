@@ -53,6 +53,7 @@ struct SessionContext {
   steady_clock::time_point start, deadline;
   std::uint64_t packets = 0;  // before the session
   UpgradePath* upgrade = nullptr;  // a relayed session that keeps probing for a direct path
+  std::optional<std::chrono::microseconds> rtt;  // the punch's measured round trip (direct paths)
 };
 
 // The QUIC session (TLS 1.3) on the path found, direct or relayed: the peer must prove it holds the
@@ -65,6 +66,10 @@ asio::awaitable<ConnectReport> run_session(ConnectReport rep, DatagramPath& path
   sopt.key = c.key;
   sopt.peer_key = c.pinned ? c.pinned : info.peer_key;
   auto left = std::max(milliseconds(1000), std::chrono::duration_cast<milliseconds>(c.deadline - steady_clock::now()));
+  // The handshake starts from the round trip the punch measured, and may use what is left of the
+  // --timeout budget (retransmitting within it) rather than a fixed 5 s, which loss outlasts.
+  sopt.initial_rtt = initial_rtt_for(c.rtt, sopt.initial_rtt);
+  sopt.handshake_timeout = std::min(left, milliseconds(15000));
   std::optional<std::string> message;
   if (!o.message.empty()) message = o.message;
   if (o.hold_s > 0) {
@@ -208,6 +213,8 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
                   {"public", path.outcome.self_public.port ? nlohmann::json(path.outcome.self_public.to_string()) : nlohmann::json(nullptr)},
                   {"relay", nullptr},
                   {"punch_ms", path.outcome.elapsed.count()},
+                  {"punch_rtt_ms", path.outcome.rtt ? nlohmann::json(static_cast<double>(path.outcome.rtt->count()) / 1000.0)
+                                                     : nlohmann::json(nullptr)},
                   {"probes_sent", path.outcome.probes_sent}});
     rep.human = "connected to '" + o.peer + "' by " + std::string(to_string(path.outcome.method)) + "\n  path: " +
                 local + " <-> " + path.outcome.remote.to_string() +
@@ -215,6 +222,7 @@ asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const Pun
                 std::to_string(path.outcome.probes_sent) + " probes";
     SocketPath direct(sock);
     ctx.packets = packets;
+    ctx.rtt = path.outcome.rtt;
     co_return co_await run_session(std::move(rep), direct, path.outcome.remote, *info, ctx);
   }
   rep.j["packets_sent"] = packets;

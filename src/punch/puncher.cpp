@@ -17,6 +17,7 @@ constexpr milliseconds kReintroduceEvery{400};
 constexpr int kMaxReintroductions = 8;
 constexpr milliseconds kHintWait{400};      // ListenerReady waits at most this long for the hint
 constexpr std::size_t kMaxRemembered = 64;  // acked and proposed paths kept per attempt
+constexpr std::size_t kRttProbes = 1024;     // probes remembered to time the acks that echo them
 constexpr std::size_t kMaxRechecked = 8;    // of each, re-probed per probe interval
 
 // How many ports around the base the sprayer predicts first (sequential peers).
@@ -43,6 +44,7 @@ TransactionId Puncher::next_txid() {
 }
 
 std::vector<OutDatagram> Puncher::start(TimePoint now) {
+  now_ = now;
   started_ = now;
   next_reintroduce_ = now + kReintroduceEvery;
   std::vector<OutDatagram> out;
@@ -119,16 +121,31 @@ void Puncher::begin_step(std::size_t index, TimePoint now, std::vector<OutDatagr
 }
 
 void Puncher::send_punch(std::vector<OutDatagram>& out, std::size_t socket, const SocketAddress& to, PunchStage stage,
-                         std::optional<SocketAddress> reached_at) {
+                         std::optional<SocketAddress> reached_at, std::optional<std::uint32_t> echo) {
   PunchPacket p;
   p.token = s_.token;
   p.stage = stage;
   p.target = to;
   p.reached_at = reached_at;
-  p.sequence = ++sequence_;
+  // An ack echoes the sequence of the probe it answers (the prober times the round trip by it).
+  p.sequence = echo.value_or(++sequence_);
   out.push_back({socket, to, encode_punch(p, next_txid())});
   ++outcome_.packets_sent;
-  if (stage == PunchStage::Probe) ++outcome_.probes_sent;
+  if (stage == PunchStage::Probe) {
+    ++outcome_.probes_sent;
+    sent_probes_.push_back({p.sequence, to, now_});
+    if (sent_probes_.size() > kRttProbes) sent_probes_.pop_front();
+  }
+}
+
+void Puncher::time_ack(const PunchPacket& ack, TimePoint now) {
+  if (!ack.reached_at) return;
+  for (const auto& probe : sent_probes_) {
+    if (probe.sequence != ack.sequence || probe.to != *ack.reached_at) continue;
+    auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - probe.at);
+    if (!outcome_.rtt || rtt < *outcome_.rtt) outcome_.rtt = rtt;
+    return;
+  }
 }
 
 void Puncher::send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out,
@@ -265,6 +282,7 @@ void Puncher::take_signal(SignalKind kind, TimePoint now, std::vector<OutDatagra
 }
 
 std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now) {
+  now_ = now;
   if (done_) return answer_late(d);
   std::vector<OutDatagram> out;
   if (d.socket == 0 && d.from == s_.server) {
@@ -289,10 +307,11 @@ std::vector<OutDatagram> Puncher::on_datagram(const InDatagram& d, TimePoint now
     case PunchStage::Probe:
       ++outcome_.probes_received;
       // Answer from the socket it arrived on, carrying where it reached us ("the first mapping").
-      send_punch(out, d.socket, d.from, PunchStage::Ack, p->target);
+      send_punch(out, d.socket, d.from, PunchStage::Ack, p->target, p->sequence);
       remember(acked_);
       break;
     case PunchStage::Ack:
+      time_ack(*p, now);
       if (s_.controlling) {
         connect(d.socket, d.from, p->target, now);
         send_punch(out, d.socket, d.from, PunchStage::Confirm);
@@ -351,6 +370,7 @@ void Puncher::fail(std::string why, TimePoint now) {
 }
 
 std::vector<OutDatagram> Puncher::on_timer(TimePoint now) {
+  now_ = now;
   std::vector<OutDatagram> out;
   if (done_) return out;
   if (now >= step_deadline_) {

@@ -14,6 +14,7 @@
 // that lost the confirms completes when it probes again.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -63,6 +64,10 @@ struct PunchOutcome {
   std::uint64_t probes_received = 0;
   std::uint64_t reprobes_sent = 0;  // probes again to paths already proven (lost confirms), apart from probes_sent
   std::chrono::milliseconds elapsed{0};
+  // The shortest round trip of a probe and its ack (the ack echoes the probe's NP-SEQUENCE and
+  // names the probe's target): what the session's QUIC handshake starts from. Unset when no ack
+  // matched a probe of ours (an older peer's acks carry their own counter).
+  std::optional<std::chrono::microseconds> rtt;
 };
 
 class Puncher final : public DatagramMachine {
@@ -90,7 +95,9 @@ class Puncher final : public DatagramMachine {
   // After the outcome: a late probe on our path gets an ack and a confirm, others an ack.
   std::vector<OutDatagram> answer_late(const InDatagram& d);
   void send_punch(std::vector<OutDatagram>& out, std::size_t socket, const SocketAddress& to, PunchStage stage,
-                  std::optional<SocketAddress> reached_at = std::nullopt);
+                  std::optional<SocketAddress> reached_at = std::nullopt,
+                  std::optional<std::uint32_t> echo = std::nullopt);
+  void time_ack(const PunchPacket& ack, TimePoint now);
   void send_signal(SignalKind kind, TimePoint now, std::vector<OutDatagram>& out,
                    std::optional<SocketAddress> hint = std::nullopt);
   void on_hint_response(const InDatagram& d, TimePoint now, std::vector<OutDatagram>& out);
@@ -140,6 +147,14 @@ class Puncher final : public DatagramMachine {
   TimePoint next_reintroduce_{};
   int reintroductions_ = 0;
   std::uint32_t sequence_ = 0;
+  // The probes sent last (sequence, target, when), for the round trip of the ack that echoes one.
+  struct SentProbe {
+    std::uint32_t sequence;
+    SocketAddress to;
+    TimePoint at;
+  };
+  std::deque<SentProbe> sent_probes_;
+  TimePoint now_{};  // the time of the call being handled
 };
 
 }  // namespace natpunch

@@ -72,6 +72,21 @@ void expect_consistent_pair(const TrialResult& r) {
   EXPECT_EQ(r.a.stats.bad_socket + r.b.stats.bad_socket, 0u);
 }
 
+// An ack echoes its probe's NP-SEQUENCE and names its target: the prober times the round trip,
+// which the session's handshake starts from. The simulated path is 10 ms each way, no jitter.
+TEST(PunchDirect, TheAckTimesTheProbesRoundTrip) {
+  auto c = pair("port-restricted-cone", "restricted-cone");
+  c.one_way = std::chrono::milliseconds(10);
+  auto r = run_trial(c);
+  ASSERT_TRUE(r.ok());
+  for (const auto* side : {&r.a, &r.b}) {
+    if (!side->outcome.rtt) continue;
+    EXPECT_GE(*side->outcome.rtt, std::chrono::milliseconds(20));
+    EXPECT_LT(*side->outcome.rtt, std::chrono::milliseconds(25));
+  }
+  EXPECT_TRUE(r.a.outcome.rtt || r.b.outcome.rtt) << "no ack matched a probe on either side";
+}
+
 TEST(PunchDirect, OneSideOpenConnectsDirectlyInEitherOrder) {
   for (const char* nat : {"port-restricted-cone", "symmetric-random", "open"})
     for (bool a_init : {true, false}) {
