@@ -63,6 +63,7 @@ struct Pending {
   std::uint32_t device = 0;
   std::uint32_t peer = 0;
   int round = 0;  // the registration's rounds so far (device/rendezvous_requests.h)
+  std::optional<std::string> quoted;  // the nonce it quoted
   Bytes bytes;
   Clock::time_point first{}, last{};
   int sends = 0;
@@ -160,6 +161,7 @@ void DeviceLoad::send_register(std::uint32_t device, int round) {
   p.kind = Kind::Register;
   p.device = device;
   p.round = round;
+  p.quoted = socks_[s].nonces.current();
   // As natpunch's client: quote the nonce once known, else pad so the answer can carry it.
   p.bytes = registration_request({DeviceId{IdKind::UserName, name_of(device)}, {}, std::nullopt, std::nullopt}, txid,
                                  Family::V4, nullptr, socks_[s].nonces.current());
@@ -221,7 +223,8 @@ void DeviceLoad::receive(std::uint32_t socket, ByteView d, Clock::time_point now
       return;
     }
     // First on this address (or a new nonce): again, quoting it, so the address is proven.
-    if (socks_[socket].nonces.after_answer(*m, ClientRequest::Register, false, p.round) == NonceStep::AgainQuotingNonce) {
+    if (socks_[socket].nonces.after_answer(*m, ClientRequest::Register, false, p.round, p.quoted) ==
+        NonceStep::AgainQuotingNonce) {
       send_register(p.device, p.round + 1);
       return;
     }

@@ -57,6 +57,8 @@ class DatagramRouter {
   void add_transaction(const TransactionId& txid, std::uint32_t owner);
   void remove_transaction(const TransactionId& txid);
   // An attempt chose (main socket, `from`) as its path: a QUIC Initial from there opens its session.
+  // The session's owner then registers the client's original DCID too (add_connection_id), or a
+  // re-sent Initial of the same client comes back as NewSession again.
   void expect_session(const SocketAddress& from, const AttemptToken& attempt);
   void add_connection_id(ByteView cid, std::uint32_t session);
   void remove_connection_id(ByteView cid);

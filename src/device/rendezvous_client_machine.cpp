@@ -77,6 +77,7 @@ RendezvousClientMachine::Txn RendezvousClientMachine::begin(Transaction t, const
 
 void RendezvousClientMachine::start_round(Transaction& t, TimePoint now) {
   t.txid = random_transaction_id(config_.random);
+  t.quoted = nonces_.current();
   auto family = config_.server.family;
   if (t.kind == Kind::Binding)
     t.bytes = padded_binding_request(t.txid, family);
@@ -148,7 +149,7 @@ bool RendezvousClientMachine::on_datagram(ByteView d, const SocketAddress& from,
   auto& t = it->second;
   if (t.kind != Kind::Binding) {
     auto kind = t.kind == Kind::Register ? ClientRequest::Register : ClientRequest::Connect;
-    if (nonces_.after_answer(*m, kind, config_.key != nullptr, t.round) == NonceStep::AgainQuotingNonce) {
+    if (nonces_.after_answer(*m, kind, config_.key != nullptr, t.round, t.quoted) == NonceStep::AgainQuotingNonce) {
       ++t.round;
       start_round(t, now);
       return true;

@@ -107,6 +107,7 @@ class RendezvousClientMachine {
     int round = 0;
     TransactionId txid{};
     Bytes bytes;
+    std::optional<std::string> quoted;  // the nonce this round's request quoted
     TimePoint round_start{};
     TimePoint last_send{};
     std::size_t next_send = 0;  // index into plan.sends

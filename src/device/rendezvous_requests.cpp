@@ -9,7 +9,7 @@ namespace natpunch {
 namespace {
 Bytes finished(Bytes request, const DeviceKey* key, const std::optional<std::string>& nonce, std::size_t pad_to) {
   if (key) return sign_request(request, *key, nonce);  // large enough for the answers it gets
-  if (nonce) return with_attribute(request, stun::attr::kNonce, as_bytes(*nonce));
+  if (nonce) request = with_attribute(request, stun::attr::kNonce, as_bytes(*nonce));
   return padded_to(request, pad_to);
 }
 }  // namespace
@@ -24,14 +24,17 @@ Bytes connection_request(const ConnectRequest& r, const TransactionId& txid, con
   return finished(encode_connect_request(r, txid), key, nonce, 0);
 }
 
-NonceStep NonceBook::after_answer(const MessageView& answer, ClientRequest kind, bool signing, int round) {
+NonceStep NonceBook::after_answer(const MessageView& answer, ClientRequest kind, bool signing, int round,
+                                  const std::optional<std::string>& quoted) {
   if (round >= 2) return NonceStep::Done;
   const auto* n = answer.find(stun::attr::kNonce);
   if (!n) return NonceStep::Done;
   std::string fresh(as_text(n->value));
-  if (current_ == fresh) return NonceStep::Done;  // the nonce quoted: nothing new to prove
-  previous_ = std::move(current_);
-  current_ = std::move(fresh);
+  if (current_ != fresh) {
+    previous_ = std::move(current_);
+    current_ = fresh;
+  }
+  if (quoted == fresh) return NonceStep::Done;  // the nonce quoted: nothing new to prove
   if (answer.cls() == stun::MessageClass::Success)
     return kind == ClientRequest::Register ? NonceStep::AgainQuotingNonce : NonceStep::Done;
   auto e = decode_error_response(answer);

@@ -104,7 +104,8 @@ asio::awaitable<std::optional<PeerInfo>> RendezvousClient::wait_peer_info(std::c
   for (;;) {
     if (auto p = machine_.take_peer_info()) co_return p;
     if (Clock::now() >= until) co_return std::nullopt;
-    co_await receive_until(until);
+    // False before `until`: the socket failed (it would fail again at once).
+    if (!co_await receive_until(until) && Clock::now() < until) co_return machine_.take_peer_info();
   }
 }
 

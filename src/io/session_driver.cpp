@@ -68,11 +68,12 @@ asio::awaitable<void> drive_session(DatagramPath& path, QuicSession& session, co
   }
   // Our close may be lost (QuicSession::closing): for the closing period (3 PTO, at most 2 s) its
   // copies go out on the session's timer and in answer to the peer's packets, so the peer learns of
-  // it instead of waiting out its idle timeout. Not after a stop: that exits at once.
+  // it instead of waiting out its idle timeout. Not after a stop, nor past the hard end.
   while (!stopping) {
     auto now = Clock::now();
-    if (!session.closing(now)) break;
-    auto wake = session.next_deadline().value_or(now);
+    if (!session.closing(now) || now >= hard_end) break;
+    // At least every 250 ms, to notice `stopping`.
+    auto wake = std::min({session.next_deadline().value_or(now), hard_end, now + milliseconds(250)});
     if (wake <= now) {
       send(session.on_timer(now));
       continue;

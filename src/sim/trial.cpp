@@ -124,7 +124,8 @@ Introduction introduce(Runner& runner, SocketId a_main, SocketId b_main, std::op
         }
       }
       if (done()) return true;
-      if (net.now() >= limit) return false;
+      // A stuck runner no longer moves time (runner.h): nothing will change.
+      if (net.now() >= limit || runner.stuck()) return false;
       auto next = limit;
       for (auto& side : sides)
         if (auto t = side.machine.next_deadline(); t && *t < next) next = *t;

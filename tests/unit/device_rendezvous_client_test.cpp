@@ -181,6 +181,24 @@ TEST_F(ClientNet, RegisterAndConnectInFlightAtOnceBothGetTheirAnswers) {
   EXPECT_FALSE(lamp.machine.take_peer_info());
 }
 
+// A fresh signing device registers and connects at once, before it knows any nonce: the connect's
+// refusal carries the nonce the registration's answer already taught the machine, and the connect
+// goes again quoting it (it did not quote it the first time).
+TEST_F(ClientNet, AFreshSigningDeviceRegistersAndConnectsAtOnce) {
+  auto key = DeviceKey::generate();
+  auto& lamp = device("198.51.100.1:4000");
+  auto& phone = device("198.51.100.2:5000", &key);
+  register_now(lamp, "lamp");
+  auto reg = phone.machine.register_device({id("phone"), {}, std::nullopt}, now_);
+  auto connect = phone.machine.connect({id("phone"), id("lamp")}, now_);
+  run(now_ + 2s);
+  ASSERT_TRUE(answer(phone, reg) && answer(phone, reg)->result) << answer(phone, reg)->result.error().message();
+  ASSERT_TRUE(answer(phone, connect));
+  ASSERT_TRUE(answer(phone, connect)->result) << answer(phone, connect)->result.error().message();
+  EXPECT_EQ(std::get<PeerInfo>(*answer(phone, connect)->result).peer.value, "lamp");
+  EXPECT_TRUE(lamp.machine.take_peer_info());
+}
+
 TEST_F(ClientNet, ReintroduceResendsTheSameConnectAndThePeerIsToldAgain) {
   auto& lamp = device("198.51.100.1:4000");
   auto& phone = device("198.51.100.2:5000");
