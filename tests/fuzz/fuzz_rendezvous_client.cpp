@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "device/rendezvous_client_machine.h"
-#include "wire/fingerprint.h"
+#include "answer_rewrite.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace natpunch;
@@ -65,12 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto cls = stun::class_of(type);
     if (d.size() >= 20 && (type & 0xC000) == 0 && !latest.empty() &&
         (cls == stun::MessageClass::Success || cls == stun::MessageClass::Error)) {
-      const auto& t = latest[len % latest.size()];
-      std::copy(t.begin(), t.end(), d.begin() + 8);
-      if (d.size() >= 28 && d[d.size() - 8] == std::byte{0x80} && d[d.size() - 7] == std::byte{0x28}) {
-        auto fp = fingerprint_value(ByteView(d).first(d.size() - 8), static_cast<std::uint16_t>(d.size() - 20));
-        for (int k = 0; k < 4; ++k) d[d.size() - 4 + k] = std::byte(static_cast<std::uint8_t>(fp >> (24 - 8 * k)));
-      }
+      fuzz::answer_transaction(d, latest[len % latest.size()]);
     }
     (void)m.on_datagram(d, c.server, now);
     collect();

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "relay/turn_client.h"
-#include "wire/fingerprint.h"
+#include "answer_rewrite.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace natpunch;
@@ -35,11 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     len = std::min(len, size - i);
     Bytes d(reinterpret_cast<const std::byte*>(data + i), reinterpret_cast<const std::byte*>(data + i + len));
     if (d.size() >= 20 && (static_cast<std::uint8_t>(d[0]) & 0xC0) == 0) {
-      std::copy(last_request.begin() + 8, last_request.begin() + 20, d.begin() + 8);
-      if (d.size() >= 28 && d[d.size() - 8] == std::byte{0x80} && d[d.size() - 7] == std::byte{0x28}) {
-        auto fp = fingerprint_value(ByteView(d).first(d.size() - 8), static_cast<std::uint16_t>(d.size() - 20));
-        for (int k = 0; k < 4; ++k) d[d.size() - 4 + k] = std::byte(static_cast<std::uint8_t>(fp >> (24 - 8 * k)));
-      }
+      TransactionId t{};
+      std::copy(last_request.begin() + 8, last_request.begin() + 20, t.begin());
+      fuzz::answer_transaction(d, t);
     }
     remember(client.on_datagram(d, now));
     i += len;
