@@ -49,6 +49,11 @@ class Registry {
   Upsert upsert(Registration r);
   // Expired entries are reported as Expired once and then removed.
   Lookup lookup(const std::string& id, TimePoint now);
+  // The entry for `id` as it stands (expired or not), without removing anything; nullptr if none.
+  const Registration* peek(const std::string& id) const {
+    auto it = entries_.find(id);
+    return it == entries_.end() ? nullptr : &it->second;
+  }
   // Removes expired entries; returns how many.
   std::size_t sweep(TimePoint now);
   std::size_t size() const { return entries_.size(); }

@@ -196,6 +196,13 @@ std::optional<std::uint16_t> NatModel::peek(const SocketAddress& inside, const S
   return it->second;
 }
 
+void NatModel::flush() {
+  by_key_.clear();
+  by_port_.clear();
+  permits_.clear();
+  seen_inside_.clear();
+}
+
 std::size_t NatModel::live_mappings(TimePoint now) const {
   std::size_t n = 0;
   for (const auto& [port, m] : by_port_) n += m.expires > now;

@@ -63,6 +63,9 @@ class NatModel {
   const NatConfig& config() const { return config_; }
   SocketAddress public_address(std::uint16_t port) const { return SocketAddress::v4(public_ip_, port); }
   std::size_t live_mappings(TimePoint now) const;
+  // Forgets every mapping and filter permission (a router reboot, or its table flushed): the next
+  // packet of each flow gets a new mapping, on a new port unless the allocation preserves it.
+  void flush();
   std::uint64_t mappings_created() const { return created_; }
   std::uint64_t port_exhaustions() const { return exhausted_; }
 

@@ -70,6 +70,8 @@ class Network {
   HostId host_of(SocketId s) const { return sockets_[s].host; }
   SiteId site_of(HostId h) const { return hosts_[h].site; }
   const NatModel& nat(SiteId s) const { return *sites_[s].nat; }
+  // The site's NAT forgets its mappings (NatModel::flush).
+  void flush_nat(SiteId s) { sites_[s].nat->flush(); }
   SocketAddress site_public_ip(SiteId s) const { return SocketAddress::v4(sites_[s].public_ip, 0); }
   // The address a peer on the internet sees for socket `s` when it sends to `remote` (an existing
   // mapping only), or nullopt. Toward a host of the same site: its local address (the LAN path).

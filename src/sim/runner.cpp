@@ -23,7 +23,8 @@ SimServer::SimServer(Network& net, ServerConfig config, std::uint64_t seed, Sock
                      std::optional<SocketAddress> alternate)
     : net_(net),
       address_(address),
-      handler_(with_sockets(std::move(config), address, alternate), seeded_random(seed)) {
+      config_(with_sockets(std::move(config), address, alternate)) {
+  handler_.emplace(config_, seeded_random(seed));
   std::unordered_map<std::uint32_t, HostId> hosts;  // one host per server IP
   for (const auto& role : plan_sockets({address}, alternate)) {
     const auto& ip = role.address.ip;
@@ -34,8 +35,14 @@ SimServer::SimServer(Network& net, ServerConfig config, std::uint64_t seed, Sock
   }
 }
 
+void SimServer::restart(std::uint64_t seed) {
+  handler_.reset();
+  handler_.emplace(config_, seeded_random(seed));
+}
+
 void SimServer::on_arrival(const Arrival& a, std::size_t socket_index) {
-  for (auto& r : handler_.handle(Datagram{a.bytes, a.from, static_cast<std::uint8_t>(socket_index)}, net_.now()))
+  if (down_) return;
+  for (auto& r : handler_->handle(Datagram{a.bytes, a.from, static_cast<std::uint8_t>(socket_index)}, net_.now()))
     if (r.socket < sockets_.size()) net_.send(sockets_[r.socket], r.destination, std::move(r.bytes));
 }
 

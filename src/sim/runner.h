@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "server/request_handler.h"
@@ -25,7 +26,11 @@ class SimServer {
   SimServer(Network& net, ServerConfig config, std::uint64_t seed, SocketAddress address = kServerAddress,
             std::optional<SocketAddress> alternate = kServerAlternate);
   void on_arrival(const Arrival& a, std::size_t socket_index);
-  const RequestHandler& handler() const { return handler_; }
+  const RequestHandler& handler() const { return *handler_; }
+  // The server process restarts: every registration, key binding and nonce secret is gone.
+  void restart(std::uint64_t seed);
+  // While down, everything that arrives is dropped unanswered (a crashed or unreachable server).
+  void set_down(bool down) { down_ = down; }
   SocketAddress address() const { return address_; }
   const std::vector<SocketId>& sockets() const { return sockets_; }
 
@@ -33,7 +38,9 @@ class SimServer {
   Network& net_;
   SocketAddress address_;
   std::vector<SocketId> sockets_;  // by the handler's socket index
-  RequestHandler handler_;
+  ServerConfig config_;
+  std::optional<RequestHandler> handler_;
+  bool down_ = false;
 };
 
 struct MachineStats {

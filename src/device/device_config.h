@@ -1,0 +1,43 @@
+// What a device is and how it behaves, for the device machine (device_machine.h): its ID and key,
+// its server, its addresses, and the policy numbers. Filled by the CLI from options, by the library
+// from its config, by the simulator from a scenario.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "identity/device_key.h"
+#include "wire/address.h"
+#include "wire/control_messages.h"
+#include "wire/device_id.h"
+#include "wire/random_source.h"
+#include "wire/retransmit.h"
+
+namespace natpunch {
+
+struct DeviceConfig {
+  DeviceId id;
+  const DeviceKey* key = nullptr;  // signs register and connect; not owned, outlives the machine
+  SocketAddress server;            // the rendezvous server (its primary address)
+  SocketAddress main_local;        // the main socket's local address (its port matters)
+  // This host's addresses with the main socket's port, reported to the server (NP-LOCAL-ADDRESS,
+  // at most kMaxLocalAddresses, the server's family only) and used by discovery to tell "no NAT".
+  std::vector<SocketAddress> local_addresses;
+  bool discover = true;  // RFC 5780 discovery before registering, and again when the mapping changes
+  // Registered as NP-ALLOW: who may connect. Absent: the device does not say (anyone).
+  std::optional<AllowList> allow = AllowList{};
+  std::optional<std::uint32_t> lifetime_s;  // asked for; the server may grant less
+  // Ask the router for a port mapping of the main socket (the driver says how); never for a
+  // loopback server (no router is involved).
+  bool port_mapping = false;
+  std::chrono::seconds port_mapping_lifetime{3600};
+  // How long the first registration waits for the router's answer (after discovery); a mapping
+  // that comes later is registered then.
+  std::chrono::milliseconds port_mapping_wait{5000};
+  RetransmitPolicy policy{std::chrono::milliseconds(250), 7, 16, std::chrono::milliseconds(8000)};
+  std::chrono::milliseconds min_refresh{1000};  // the refresh period is a third of the lifetime, at least this
+  RandomSource random;  // transaction IDs; unset: system_random()
+};
+
+}  // namespace natpunch
