@@ -7,7 +7,10 @@
 #include <optional>
 #include <vector>
 
+#include "device/admission.h"
+#include "device/attempt.h"
 #include "identity/device_key.h"
+#include "punch/method.h"
 #include "wire/address.h"
 #include "wire/control_messages.h"
 #include "wire/device_id.h"
@@ -25,8 +28,9 @@ struct DeviceConfig {
   // at most kMaxLocalAddresses, the server's family only) and used by discovery to tell "no NAT".
   std::vector<SocketAddress> local_addresses;
   bool discover = true;  // RFC 5780 discovery before registering, and again when the mapping changes
-  // Registered as NP-ALLOW: who may connect. Absent: the device does not say (anyone).
-  std::optional<AllowList> allow = AllowList{};
+  // Who may connect, and how often (registered as NP-ALLOW: Admission::announced()). Nobody by
+  // default (a device that only connects).
+  AdmissionPolicy admission;
   std::optional<std::uint32_t> lifetime_s;  // asked for; the server may grant less
   // Ask the router for a port mapping of the main socket (the driver says how); never for a
   // loopback server (no router is involved).
@@ -37,7 +41,18 @@ struct DeviceConfig {
   std::chrono::milliseconds port_mapping_wait{5000};
   RetransmitPolicy policy{std::chrono::milliseconds(250), 7, 16, std::chrono::milliseconds(8000)};
   std::chrono::milliseconds min_refresh{1000};  // the refresh period is a third of the lifetime, at least this
-  RandomSource random;  // transaction IDs; unset: system_random()
+  // Punching.
+  PunchTuning tuning;
+  std::optional<Method> forced;  // only this method (tests, the lab grid)
+  AttemptTiming attempt_timing;
+  std::size_t max_attempts = 8;    // punching at once; one more is told "busy"
+  // Extra sockets at once (attempts and discovery). A plan with a birthday step in which this side
+  // listens opens its N (256) sockets when the attempt starts: 4,096 leave room for --max-attempts
+  // such attempts and discovery. The driver caps it by the file descriptor limit.
+  std::size_t max_sockets = 4096;
+  // A finished attempt keeps answering late probes on its path this long (its peer lost a confirm).
+  std::chrono::milliseconds linger{10'000};
+  RandomSource random;  // transaction IDs, attempt seeds; unset: system_random()
 };
 
 }  // namespace natpunch

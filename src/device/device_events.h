@@ -8,7 +8,10 @@
 #include <string>
 #include <variant>
 
+#include "device/admission.h"
+#include "device/device_io.h"
 #include "device/registration.h"
+#include "punch/method.h"
 #include "wire/address.h"
 #include "wire/nat_behavior.h"
 
@@ -45,7 +48,43 @@ struct UnauthenticatedPeerInfoEvent {
   std::uint64_t count = 0;
 };
 
+// An introduction the device refused before sending the peer anything (the allow list, a pinned
+// key, relayed attempts, the per-peer budget).
+struct AttemptRefusedEvent {
+  DeviceId peer;
+  Refusal reason = Refusal::NotAllowed;
+};
+// An introduction the device had no room for (attempts or sockets at their limit): the peer was
+// told at once (a GiveUp signal), so it fails fast and may try again or use a relay.
+struct AttemptBusyEvent {
+  DeviceId peer;
+  std::string reason;
+};
+// An attempt found its path: `socket` (a SocketHandle) to `remote`.
+struct ConnectedEvent {
+  DeviceId peer;
+  AttemptToken token{};
+  bool initiator = false;
+  Method method = Method::Direct;
+  SocketHandle socket = 0;
+  SocketAddress remote;
+  std::chrono::milliseconds elapsed{0};
+  std::uint64_t probes_sent = 0;
+  std::optional<std::chrono::microseconds> rtt;
+};
+// An attempt (or, with no token, a connect request the server refused or never answered) ended
+// without a path.
+struct AttemptFailedEvent {
+  DeviceId peer;
+  std::optional<AttemptToken> token;
+  bool initiator = false;
+  std::string error;
+  std::chrono::milliseconds elapsed{0};
+  bool silent_peer = false;  // ended because nothing came from the peer (attempt.h)
+};
+
 using DeviceEvent = std::variant<RegisteredEvent, ReRegisteredEvent, MappingChangedEvent, RegistrationFailedEvent,
-                                 UnauthenticatedPeerInfoEvent>;
+                                 UnauthenticatedPeerInfoEvent, AttemptRefusedEvent, AttemptBusyEvent, ConnectedEvent,
+                                 AttemptFailedEvent>;
 
 }  // namespace natpunch

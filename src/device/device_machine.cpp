@@ -2,11 +2,17 @@
 
 #include <algorithm>
 
+#include "device/punch_setup.h"
+#include "session/quic_path.h"
+#include "wire/punch_packet.h"
+
 namespace natpunch {
 
 using std::chrono::milliseconds;
 
 namespace {
+constexpr std::size_t kRememberedIntroductions = 64;
+
 RendezvousClientConfig client_config(const DeviceConfig& c, RandomSource random) {
   RendezvousClientConfig r;
   r.server = c.server;
@@ -28,8 +34,11 @@ std::optional<TimePoint> earliest(std::optional<TimePoint> a, std::optional<Time
 DeviceMachine::DeviceMachine(DeviceConfig config)
     : config_(std::move(config)),
       client_(client_config(config_, [this](std::span<std::byte> out) { config_.random(out); })),
-      registration_(config_.min_refresh) {
+      registration_(config_.min_refresh),
+      admission_(config_.admission),
+      router_(quic::kCidLength) {
   if (!config_.random) config_.random = system_random();
+  router_.set_servers({config_.server});
   if (config_.local_addresses.size() > kMaxLocalAddresses) config_.local_addresses.resize(kMaxLocalAddresses);
 }
 
@@ -53,6 +62,7 @@ void DeviceMachine::start_discovery(TimePoint now) {
   discovery_first_ = next_handle_;
   discovery_extra_ = kNatDiscoverySockets - 1;
   next_handle_ += static_cast<SocketHandle>(discovery_extra_);
+  sockets_in_use_ += discovery_extra_;
   NatDiscoveryConfig defaults;
   // Bounded as a whole (opening the sockets included): test I's timeout and three windows.
   discovery_deadline_ = now + defaults.server_timeout + defaults.window * 3 + milliseconds(500);
@@ -61,6 +71,38 @@ void DeviceMachine::start_discovery(TimePoint now) {
 
 void DeviceMachine::on_sockets_opened(SocketHandle first, Result<std::vector<std::uint16_t>, std::string> ports,
                                       TimePoint now) {
+  if (auto o = opening_.find(first); o != opening_.end()) {
+    auto token = o->second;
+    opening_.erase(o);
+    auto a = attempts_.find(token);
+    if (a == attempts_.end() || a->second->finished() || stopped_) {
+      if (ports) {
+        std::vector<SocketHandle> handles;
+        for (std::size_t i = 0; i < ports->size(); ++i) handles.push_back(first + static_cast<SocketHandle>(i));
+        release_sockets(handles);
+      }
+      return;
+    }
+    auto& attempt = *a->second;
+    if (!ports || ports->size() != attempt.extra_sockets()) {
+      sockets_in_use_ -= attempt.extra_sockets();
+      if (ports)
+        for (std::size_t i = 0; i < ports->size(); ++i) commands_.push_back(CloseSocket{first + static_cast<SocketHandle>(i)});
+      attempt.fail("could not open " + std::to_string(attempt.extra_sockets()) +
+                       " sockets: " + (ports ? std::string("too few") : ports.error()),
+                   now);
+    } else {
+      std::vector<SocketHandle> handles;
+      for (std::size_t i = 0; i < ports->size(); ++i) {
+        handles.push_back(first + static_cast<SocketHandle>(i));
+        socket_owner_[handles.back()] = token;
+      }
+      attempt.start(std::move(handles), now);
+    }
+    pump_attempts(now);
+    advance(now);
+    return;
+  }
   if (stopped_ || !awaiting_sockets_ || first != discovery_first_) {
     // Not (or no longer) wanted: give them back.
     if (ports)
@@ -71,6 +113,7 @@ void DeviceMachine::on_sockets_opened(SocketHandle first, Result<std::vector<std
   if (!ports || ports->size() != discovery_extra_) {
     if (ports)
       for (std::size_t i = 0; i < ports->size(); ++i) commands_.push_back(CloseSocket{first + static_cast<SocketHandle>(i)});
+    sockets_in_use_ -= discovery_extra_;
     discovery_extra_ = 0;
     finish_discovery(now);  // no sockets: the device registers without a NAT behaviour
     advance(now);
@@ -105,28 +148,59 @@ void DeviceMachine::finish_discovery(TimePoint) {
   awaiting_sockets_ = false;
   for (std::size_t i = 0; i < discovery_extra_; ++i)
     commands_.push_back(CloseSocket{discovery_first_ + static_cast<SocketHandle>(i)});
+  sockets_in_use_ -= discovery_extra_;
   discovery_extra_ = 0;
   register_again_ = true;  // what was found is registered
 }
 
 void DeviceMachine::on_datagram(const InDatagram& d, TimePoint now) {
   if (stopped_) return;
-  bool taken = d.socket == kMainSocket && client_.on_datagram(d.bytes, d.from, now);
-  if (!taken && discovery_) {
-    if (auto i = discovery_index(static_cast<SocketHandle>(d.socket))) {
-      for (auto& o : discovery_->on_datagram(InDatagram{*i, d.from, d.bytes}, now))
-        out_.push_back(OutDatagram{discovery_handle(o.socket), o.to, std::move(o.bytes)});
-      taken = true;
-    }
+  auto socket = static_cast<SocketHandle>(d.socket);
+  if (socket == kMainSocket) {
+    route_main(d, now);
+  } else if (auto i = discovery_ ? discovery_index(socket) : std::nullopt) {
+    to_discovery(d, *i, now);
+  } else if (auto o = socket_owner_.find(socket); o != socket_owner_.end()) {
+    if (auto a = attempts_.find(o->second); a != attempts_.end()) a->second->on_datagram(socket, d.from, d.bytes, now);
+  } else {
+    ++counters_.unclaimed_datagrams;
   }
-  if (!taken) ++counters_.unclaimed_datagrams;
   collect(now);
+  pump_attempts(now);
   advance(now);
+}
+
+// The main socket carries the server's answers and introductions, discovery's tests, every
+// attempt's punch packets and signals: the router says whose each one is.
+void DeviceMachine::route_main(const InDatagram& d, TimePoint now) {
+  auto r = router_.route(d.bytes, d.from);
+  switch (r.to) {
+    case Route::To::Client:
+      if (client_.on_datagram(d.bytes, d.from, now)) return;
+      break;
+    case Route::To::Attempt:
+      if (auto a = attempts_.find(r.attempt); a != attempts_.end()) {
+        a->second->on_datagram(kMainSocket, d.from, d.bytes, now);
+        return;
+      }
+      break;
+    default: break;  // sessions come with the session host; the router counted its drops
+  }
+  // Discovery's answers come from the server's other addresses too; it takes only its own.
+  if (discovery_) to_discovery(d, 0, now);
+  else ++counters_.unclaimed_datagrams;
+}
+
+void DeviceMachine::to_discovery(const InDatagram& d, std::size_t index, TimePoint now) {
+  for (auto& o : discovery_->on_datagram(InDatagram{index, d.from, d.bytes}, now))
+    out_.push_back(OutDatagram{discovery_handle(o.socket), o.to, std::move(o.bytes)});
 }
 
 void DeviceMachine::on_timer(TimePoint now) {
   if (stopped_) return;
   if (auto t = client_.next_deadline(); t && *t <= now) client_.on_timer(now);
+  for (auto& [token, a] : attempts_)
+    if (auto t = a->next_deadline(); t && *t <= now) a->on_timer(now);
   if (discovery_ && !discovery_->finished())
     if (auto t = discovery_->next_deadline(); t && *t <= now)
       for (auto& o : discovery_->on_timer(now))
@@ -139,7 +213,10 @@ void DeviceMachine::on_socket_error(SocketHandle s, TimePoint now) {
   if (stopped_) return;
   if (s == kMainSocket) client_.on_socket_error();
   if (discovery_ && discovery_index(s)) finish_discovery(now);
+  if (auto o = socket_owner_.find(s); o != socket_owner_.end())
+    if (auto a = attempts_.find(o->second); a != attempts_.end()) a->second->fail("socket error", now);
   collect(now);
+  pump_attempts(now);
   advance(now);
 }
 
@@ -163,6 +240,186 @@ void DeviceMachine::stop(TimePoint) {
     commands_.push_back(CloseSocket{discovery_first_ + static_cast<SocketHandle>(i)});
   discovery_.reset();
   discovery_extra_ = 0;
+  for (const auto& [handle, token] : socket_owner_) commands_.push_back(CloseSocket{handle});
+  socket_owner_.clear();
+  attempts_.clear();
+  sockets_in_use_ = 0;
+}
+
+void DeviceMachine::connect(const DeviceId& peer, TimePoint now, std::optional<TimePoint> deadline) {
+  if (stopped_) return;
+  connects_.push_back(PendingConnect{peer, deadline, std::nullopt, now});
+  advance(now);
+}
+
+void DeviceMachine::start_connects(TimePoint now) {
+  for (auto it = connects_.begin(); it != connects_.end();) {
+    if (it->deadline && now >= *it->deadline) {
+      events_.push_back(AttemptFailedEvent{it->peer, std::nullopt, true,
+                                           it->txn ? "timed out waiting for the server's introduction"
+                                                   : "timed out before the device was registered",
+                                           std::chrono::duration_cast<milliseconds>(now - it->asked), false});
+      it = connects_.erase(it);
+      continue;
+    }
+    if (!it->txn && registration_.registered()) {
+      it->txn = client_.connect(ConnectRequest{config_.id, it->peer}, now);
+      it->asked = now;
+    }
+    ++it;
+  }
+}
+
+void DeviceMachine::on_connect_answer(const ClientAnswer& a, TimePoint now) {
+  auto it = std::find_if(connects_.begin(), connects_.end(), [&](const auto& c) { return c.txn == a.txn; });
+  if (it == connects_.end()) return;
+  auto pending = std::move(*it);
+  connects_.erase(it);
+  if (!a.result) {
+    events_.push_back(AttemptFailedEvent{pending.peer, std::nullopt, true, "connect failed: " + a.result.error().message(),
+                                         std::chrono::duration_cast<milliseconds>(now - pending.asked), false});
+    return;
+  }
+  auto info = std::get<PeerInfo>(*a.result);
+  if (active_attempts() >= config_.max_attempts) {
+    refuse_busy(info, "busy: " + std::to_string(active_attempts()) + " attempts in progress", true, now);
+    return;
+  }
+  begin_attempt(std::move(info), client_.request_bytes(a.txn), pending.deadline, now);
+}
+
+// An introduction from the server: someone asked for this device.
+void DeviceMachine::on_introduction(PeerInfo info, TimePoint now) {
+  // The server re-sends a peer-info when the initiator repeats its request (it heard nothing yet):
+  // the attempt is under way, or was refused, already.
+  if (std::find(handled_.begin(), handled_.end(), info.token) != handled_.end()) {
+    ++counters_.duplicate_introductions;
+    return;
+  }
+  handled_.push_back(info.token);
+  if (handled_.size() > kRememberedIntroductions) handled_.pop_front();
+  // The server passes on only requests the device allows (NP-ALLOW); the device decides again
+  // here, with the keys it pinned itself, and spends the peer's attempt budget.
+  auto admitted = admission_.admit(info.peer, info.peer_key, info.peer_relayed.has_value(), now);
+  if (!admitted) {
+    events_.push_back(AttemptRefusedEvent{info.peer, admitted.error()});
+    return;
+  }
+  if (admitted->peer_key) info.peer_key = admitted->peer_key;  // the pinned key, for the session
+  if (info.peer_relayed) {  // the relay policy takes these (next): for the caller meanwhile
+    if (peer_infos_.size() >= kRememberedIntroductions) peer_infos_.pop_front();
+    peer_infos_.push_back(std::move(info));
+    return;
+  }
+  if (active_attempts() >= config_.max_attempts) {
+    refuse_busy(info, "busy: " + std::to_string(active_attempts()) + " attempts in progress", false, now);
+    return;
+  }
+  begin_attempt(std::move(info), {}, std::nullopt, now);
+}
+
+void DeviceMachine::begin_attempt(PeerInfo info, Bytes reintroduce, std::optional<TimePoint> deadline, TimePoint now) {
+  SelfFacts me{config_.id, nat_, registration_.mapped(), port_mapping_.advertised(registration_.mapped()),
+               config_.server};
+  auto setup = punch_setup_for(me, info, config_.tuning, config_.forced, random_u64(config_.random), std::move(reintroduce));
+  auto attempt = std::make_unique<Attempt>(info, std::move(setup), now, config_.attempt_timing, deadline);
+  auto extra = attempt->extra_sockets();
+  if (sockets_in_use_ + extra > config_.max_sockets) {
+    refuse_busy(info,
+                "busy: " + std::to_string(extra) + " more sockets would pass the limit of " +
+                    std::to_string(config_.max_sockets) + " (" + std::to_string(sockets_in_use_) + " in use)",
+                info.initiator, now);
+    return;
+  }
+  ++counters_.attempts;
+  auto token = info.token;
+  router_.add_attempt(token);
+  auto& a = *attempt;
+  attempts_[token] = std::move(attempt);
+  reported_.erase(token);
+  if (extra > 0) {
+    sockets_in_use_ += extra;
+    opening_[next_handle_] = token;
+    commands_.push_back(OpenSockets{next_handle_, extra});
+    next_handle_ += static_cast<SocketHandle>(extra);
+  } else {
+    a.start({}, now);
+  }
+}
+
+// No room: the peer is told at once (its Puncher fails on GiveUp), instead of punching at nobody
+// until it times out.
+void DeviceMachine::refuse_busy(const PeerInfo& info, std::string why, bool initiator, TimePoint now) {
+  ++counters_.busy;
+  Signal s{config_.id, info.peer, info.token, SignalKind::GiveUp, std::nullopt};
+  out_.push_back(OutDatagram{kMainSocket, config_.server,
+                             encode_signal(s, stun::MessageClass::Request, random_transaction_id(config_.random))});
+  if (initiator)
+    events_.push_back(AttemptFailedEvent{info.peer, info.token, true, why, milliseconds(0), false});
+  else
+    events_.push_back(AttemptBusyEvent{info.peer, std::move(why)});
+  (void)now;
+}
+
+// Takes what the attempts sent, reports the ones that ended, closes what they no longer need, and
+// forgets them once they have lingered.
+void DeviceMachine::pump_attempts(TimePoint now) {
+  for (auto it = attempts_.begin(); it != attempts_.end();) {
+    auto& a = *it->second;
+    const auto& token = it->first;
+    for (auto& d : a.take_datagrams()) {
+      // A request of the attempt to the server (an NP-SIGNAL, the listener's Binding): its answer
+      // goes back to the attempt. Its re-sent NP-CONNECT is the client's (answered from the cache).
+      if (d.socket == kMainSocket && d.to == config_.server)
+        if (auto m = parse_message(d.bytes); m && m->cls() == stun::MessageClass::Request &&
+                                             m->method() != stun::method::kConnect)
+          router_.add_transaction(m->transaction, token);
+      out_.push_back(std::move(d));
+    }
+    if (a.finished() && !reported_.contains(token)) {
+      reported_.insert(token);
+      const auto& o = a.outcome();
+      if (o.ok)
+        events_.push_back(ConnectedEvent{a.info().peer, token, a.info().initiator, o.method, a.path_socket(), o.remote,
+                                         o.elapsed, o.probes_sent, o.rtt});
+      else
+        events_.push_back(AttemptFailedEvent{a.info().peer, token, a.info().initiator, o.error, o.elapsed, a.silent()});
+      // Its other sockets' mappings are no longer needed.
+      std::vector<SocketHandle> spare;
+      for (auto h : a.sockets())
+        if (h != kMainSocket && !(o.ok && h == a.path_socket())) spare.push_back(h);
+      release_sockets(spare);
+    }
+    if (a.finished() && now >= a.finished_at() + config_.linger) {
+      std::vector<SocketHandle> rest;
+      for (auto h : a.sockets())
+        if (socket_owner_.contains(h)) rest.push_back(h);
+      release_sockets(rest);
+      router_.remove_attempt(token);
+      reported_.erase(token);
+      it = attempts_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+}
+
+void DeviceMachine::release_sockets(const std::vector<SocketHandle>& handles) {
+  for (auto h : handles) {
+    commands_.push_back(CloseSocket{h});
+    if (socket_owner_.erase(h) > 0 && sockets_in_use_ > 0) --sockets_in_use_;
+  }
+}
+
+std::size_t DeviceMachine::active_attempts() const {
+  std::size_t n = 0;
+  for (const auto& [token, a] : attempts_) n += !a->finished();
+  return n;
+}
+
+const Attempt* DeviceMachine::attempt(const AttemptToken& t) const {
+  auto it = attempts_.find(t);
+  return it == attempts_.end() ? nullptr : it->second.get();
 }
 
 bool DeviceMachine::waiting_for_port_mapping(TimePoint now) {
@@ -183,13 +440,20 @@ void DeviceMachine::advance(TimePoint now) {
   // Registration waits for discovery (it registers what was found) and, the first time, for the
   // router's answer a while; then it goes whenever it is due, whatever else the device is doing.
   bool waiting = waiting_for_port_mapping(now);  // evaluated always: it drops a passed wait
-  if (register_txn_ || discovering() || waiting) return;
-  if (register_again_ || now >= registration_.refresh_at()) start_registration(now);
+  start_connects(now);
+  pump_attempts(now);
+  if (!register_txn_ && !discovering() && !waiting && (register_again_ || now >= registration_.refresh_at()))
+    start_registration(now);
+  take_client_datagrams();
+}
+
+void DeviceMachine::take_client_datagrams() {
+  for (auto& d : client_.take_datagrams()) out_.push_back(OutDatagram{kMainSocket, d.to, std::move(d.bytes)});
 }
 
 void DeviceMachine::start_registration(TimePoint now) {
   register_again_ = false;
-  RegisterRequest r{config_.id, {}, config_.lifetime_s, nat_, config_.allow};
+  RegisterRequest r{config_.id, {}, config_.lifetime_s, nat_, admission_.announced()};
   for (const auto& a : config_.local_addresses)
     if (a.family == config_.server.family) r.locals.push_back(a);
   r.port_mapped = port_mapping_.advertised(registration_.mapped());
@@ -241,13 +505,12 @@ void DeviceMachine::on_registration_answer(const ClientAnswer& a, TimePoint now)
 }
 
 void DeviceMachine::collect(TimePoint now) {
-  for (auto& d : client_.take_datagrams()) out_.push_back(OutDatagram{kMainSocket, d.to, std::move(d.bytes)});
-  for (auto& a : client_.take_answers())
+  take_client_datagrams();
+  for (auto& a : client_.take_answers()) {
     if (register_txn_ && a.txn == *register_txn_) on_registration_answer(a, now);
-  while (auto info = client_.take_peer_info()) {
-    if (peer_infos_.size() >= 64) peer_infos_.pop_front();
-    peer_infos_.push_back(std::move(*info));
+    else on_connect_answer(a, now);
   }
+  while (auto info = client_.take_peer_info()) on_introduction(std::move(*info), now);
   if (auto n = client_.unauthenticated_peer_infos(); n > unauthenticated_seen_) {
     unauthenticated_seen_ = n;
     events_.push_back(UnauthenticatedPeerInfoEvent{n});
@@ -264,6 +527,11 @@ std::optional<TimePoint> DeviceMachine::next_deadline() const {
   // Before it is due, registration waits only for discovery and the router (advance() starts it
   // as soon as neither holds it back: a due time in the past never lingers here).
   if (!register_txn_ && !discovering() && !port_mapping_wait_until_) t = earliest(t, registration_.refresh_at());
+  for (const auto& [token, a] : attempts_) {
+    t = earliest(t, a->next_deadline());
+    if (a->finished()) t = earliest(t, a->finished_at() + config_.linger);
+  }
+  for (const auto& c : connects_) t = earliest(t, c.deadline);
   return t;
 }
 

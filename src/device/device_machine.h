@@ -8,18 +8,29 @@
 // with the server's nonce rounds: rendezvous_client_machine.h), refresh every third of the lifetime
 // the server granted whatever else is going on, notice an outage and its end, notice a changed
 // public mapping and learn the NAT again, renew the port mapping at half its lifetime and register
-// it only on the public IP the server sees. The introductions it receives (NP-PEER-INFO, vouched
-// for by the nonce) wait in take_peer_info() for the attempts that come next.
+// it only on the public IP the server sees.
+//
+// Attempts, many at once on the one main socket (datagram_router.h sorts what arrives): an
+// introduction (NP-PEER-INFO, vouched for by the nonce) is admitted or refused before anything goes
+// to the peer (admission.h); one beyond --max-attempts, or whose sockets would pass --max-sockets,
+// is refused as busy with a GiveUp signal (the peer fails fast instead of timing out); each attempt
+// is bounded (attempt.h: the plan's budgets, the silent peer). connect() is the initiator's side.
+// Relayed introductions wait in take_peer_info() for the relay policy that comes next.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "device/device_config.h"
 #include "device/device_events.h"
+#include "device/attempt.h"
+#include "device/datagram_router.h"
 #include "device/device_io.h"
 #include "device/registration.h"
 #include "device/rendezvous_client_machine.h"
@@ -33,6 +44,9 @@ struct DeviceCounters {
   std::uint64_t registrations = 0;        // register transactions started
   std::uint64_t discoveries = 0;          // NAT discoveries started
   std::uint64_t unclaimed_datagrams = 0;  // arrived for nobody in the machine (counted, dropped)
+  std::uint64_t attempts = 0;             // started (both roles)
+  std::uint64_t busy = 0;                 // introductions refused for lack of room
+  std::uint64_t duplicate_introductions = 0;  // peer-infos for an attempt already handled
 };
 
 class DeviceMachine {
@@ -55,6 +69,9 @@ class DeviceMachine {
   void on_port_mapped(Result<MappedPort, std::string> r, TimePoint now);
   // Stops: releases the port mapping and the extra sockets; no more datagrams or deadlines.
   void stop(TimePoint now);
+  // Asks the server for `peer` (once registered) and punches toward it as the initiator; the end
+  // comes as ConnectedEvent or AttemptFailedEvent naming the peer. `deadline` bounds the whole.
+  void connect(const DeviceId& peer, TimePoint now, std::optional<TimePoint> deadline = std::nullopt);
 
   std::optional<TimePoint> next_deadline() const;
   std::vector<OutDatagram> take_datagrams();  // OutDatagram::socket is a SocketHandle
@@ -69,6 +86,12 @@ class DeviceMachine {
   bool stopped() const { return stopped_; }
   const DeviceCounters& counters() const { return counters_; }
   const RendezvousClientMachine& client() const { return client_; }
+  const DatagramRouter& router() const { return router_; }
+  // Attempts still punching (finished ones linger to answer late probes but take no slot).
+  std::size_t active_attempts() const;
+  const Attempt* attempt(const AttemptToken& t) const;
+  // Extra sockets open or asked for (discovery's and the attempts').
+  std::size_t sockets_in_use() const { return sockets_in_use_; }
 
  private:
   void start_discovery(TimePoint now);
@@ -80,6 +103,16 @@ class DeviceMachine {
   SocketHandle discovery_handle(std::size_t index) const;
   std::optional<std::size_t> discovery_index(SocketHandle h) const;
   bool waiting_for_port_mapping(TimePoint now);
+  void route_main(const InDatagram& d, TimePoint now);
+  void to_discovery(const InDatagram& d, std::size_t index, TimePoint now);
+  void on_introduction(PeerInfo info, TimePoint now);
+  void on_connect_answer(const ClientAnswer& a, TimePoint now);
+  void begin_attempt(PeerInfo info, Bytes reintroduce, std::optional<TimePoint> deadline, TimePoint now);
+  void refuse_busy(const PeerInfo& info, std::string why, bool initiator, TimePoint now);
+  void pump_attempts(TimePoint now);
+  void release_sockets(const std::vector<SocketHandle>& handles);
+  void start_connects(TimePoint now);
+  void take_client_datagrams();
 
   DeviceConfig config_;
   RendezvousClientMachine client_;
@@ -108,6 +141,22 @@ class DeviceMachine {
   bool register_again_ = false;              // as soon as the one in flight ends
   bool announced_ = false;                   // RegisteredEvent sent
   std::uint64_t unauthenticated_seen_ = 0;
+
+  Admission admission_;
+  DatagramRouter router_;
+  std::map<AttemptToken, std::unique_ptr<Attempt>> attempts_;
+  std::map<SocketHandle, AttemptToken> socket_owner_;    // an attempt's own sockets
+  std::map<SocketHandle, AttemptToken> opening_;         // OpenSockets{first} asked for an attempt
+  std::set<AttemptToken> reported_;                      // attempts whose end was reported
+  std::deque<AttemptToken> handled_;                     // recent introductions (duplicates ignored)
+  struct PendingConnect {
+    DeviceId peer;
+    std::optional<TimePoint> deadline;
+    std::optional<RendezvousClientMachine::Txn> txn;
+    TimePoint asked{};
+  };
+  std::vector<PendingConnect> connects_;
+  std::size_t sockets_in_use_ = 0;
 
   SocketHandle next_handle_ = 1;
   bool started_ = false;

@@ -85,6 +85,8 @@ class Puncher final : public DatagramMachine {
   // Progress for a person: the current step and how far its sending got.
   std::string progress() const;
   std::size_t step_index() const { return step_; }
+  // Something (a punch packet or a signal for this attempt) has come from the peer.
+  bool heard_from_peer() const { return heard_from_peer_; }
 
  private:
   enum class Phase { Probing, OpenSockets, WaitSignal, Spraying, Waiting };
