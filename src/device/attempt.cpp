@@ -28,7 +28,7 @@ std::optional<TimePoint> silent_deadline_for(const Plan& plan, const PunchTuning
 
 Attempt::Attempt(PeerInfo info, PunchSetup setup, TimePoint now, AttemptTiming timing,
                  std::optional<TimePoint> deadline)
-    : info_(std::move(info)), plan_(setup.plan), puncher_(setup), created_(now) {
+    : info_(std::move(info)), plan_(setup.plan), puncher_(setup), created_(now), deadline_(deadline) {
   milliseconds budget{0};
   for (const auto& st : plan_.steps) budget += st.budget;
   hard_end_ = now + budget + timing.slack;

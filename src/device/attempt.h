@@ -62,6 +62,8 @@ class Attempt {
   TimePoint finished_at() const { return finished_at_; }
   std::chrono::milliseconds elapsed() const;
   std::optional<TimePoint> silent_deadline() const { return silent_deadline_; }
+  // The caller's deadline, when it gave one.
+  std::optional<TimePoint> deadline() const { return deadline_; }
 
  private:
   SocketHandle handle(std::size_t index) const { return index < handles_.size() ? handles_[index] : kMainSocket; }
@@ -75,6 +77,7 @@ class Attempt {
   TimePoint created_;
   TimePoint hard_end_;
   bool cut_by_deadline_ = false;
+  std::optional<TimePoint> deadline_;
   std::optional<TimePoint> silent_deadline_;
   std::vector<SocketHandle> handles_{kMainSocket};
   std::vector<OutDatagram> out_;

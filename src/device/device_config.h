@@ -9,6 +9,7 @@
 
 #include "device/admission.h"
 #include "device/attempt.h"
+#include "device/session_host.h"
 #include "identity/device_key.h"
 #include "punch/method.h"
 #include "wire/address.h"
@@ -52,7 +53,9 @@ struct DeviceConfig {
   std::size_t max_sockets = 4096;
   // A finished attempt keeps answering late probes on its path this long (its peer lost a confirm).
   std::chrono::milliseconds linger{10'000};
-  RandomSource random;  // transaction IDs, attempt seeds; unset: system_random()
+  // Sessions: keepalive, idle timeout, the responder's handshake timeout, echo (the agent).
+  SessionPolicy session;
+  RandomSource random;  // transaction IDs, attempt seeds, connection IDs; unset: system_random()
 };
 
 }  // namespace natpunch

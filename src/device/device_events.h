@@ -13,9 +13,13 @@
 #include "device/registration.h"
 #include "punch/method.h"
 #include "wire/address.h"
+#include "wire/bytes.h"
 #include "wire/nat_behavior.h"
 
 namespace natpunch {
+
+// A session of the device (one QUIC connection with one peer), as the machine names it.
+using ConnectionId = std::uint32_t;
 
 // The first registration is complete (after discovery, and with the port mapping registered when
 // there is one on our public IP).
@@ -60,9 +64,11 @@ struct AttemptBusyEvent {
   DeviceId peer;
   std::string reason;
 };
-// An attempt found its path: `socket` (a SocketHandle) to `remote`.
+// An attempt found its path: `socket` (a SocketHandle) to `remote`. Its QUIC session is
+// `connection` (0: it could not be made; a SessionClosedEvent says why).
 struct ConnectedEvent {
   DeviceId peer;
+  ConnectionId connection = 0;
   AttemptToken token{};
   bool initiator = false;
   Method method = Method::Direct;
@@ -83,8 +89,56 @@ struct AttemptFailedEvent {
   bool silent_peer = false;  // ended because nothing came from the peer (attempt.h)
 };
 
+// Sessions (device/session_host.h): a QUIC connection (TLS 1.3, the peer's key pinned) on a path.
+
+// The handshake completed: the peer proved the key it was pinned to (or has none: unauthenticated).
+struct SessionEstablishedEvent {
+  ConnectionId connection = 0;
+  DeviceId peer;
+  bool peer_authenticated = false;
+  std::chrono::milliseconds handshake{0};
+};
+// A whole message on a stream (answer it on the same stream with reply()).
+struct MessageEvent {
+  ConnectionId connection = 0;
+  DeviceId peer;
+  std::int64_t stream = -1;
+  Bytes data;
+};
+// One DATAGRAM frame's payload.
+struct SessionDatagramEvent {
+  ConnectionId connection = 0;
+  Bytes data;
+};
+// The session now runs on another path (the peer moved it, or our migration was validated).
+struct PathChangedEvent {
+  ConnectionId connection = 0;
+  DeviceId peer;
+  SocketAddress from;
+  SocketAddress to;
+};
+// The session ended; its closing period (our CONNECTION_CLOSE sent again if lost) may still run.
+struct SessionClosedEvent {
+  ConnectionId connection = 0;
+  DeviceId peer;
+  bool initiator = false;
+  bool established = false;
+  bool peer_authenticated = false;
+  bool by_peer = false;
+  bool idle_timeout = false;
+  std::string reason;  // "closed by peer", "idle timeout: …", a handshake failure
+  std::chrono::milliseconds handshake{0};
+  std::chrono::milliseconds lasted{0};
+  std::uint64_t messages = 0;  // received
+  std::uint32_t path_changes = 0;
+  std::uint64_t datagrams_received = 0;
+  std::uint64_t datagrams_duplicated = 0;
+  std::uint64_t datagrams_missing = 0;  // of the numbered ones (session/datagram_count.h)
+};
+
 using DeviceEvent = std::variant<RegisteredEvent, ReRegisteredEvent, MappingChangedEvent, RegistrationFailedEvent,
                                  UnauthenticatedPeerInfoEvent, AttemptRefusedEvent, AttemptBusyEvent, ConnectedEvent,
-                                 AttemptFailedEvent>;
+                                 AttemptFailedEvent, SessionEstablishedEvent, MessageEvent, SessionDatagramEvent,
+                                 PathChangedEvent, SessionClosedEvent>;
 
 }  // namespace natpunch

@@ -36,7 +36,8 @@ DeviceMachine::DeviceMachine(DeviceConfig config)
       client_(client_config(config_, [this](std::span<std::byte> out) { config_.random(out); })),
       registration_(config_.min_refresh),
       admission_(config_.admission),
-      router_(quic::kCidLength) {
+      router_(quic::kCidLength),
+      sessions_(router_, config_.key, [this](std::span<std::byte> out) { config_.random(out); }, config_.session) {
   if (!config_.random) config_.random = system_random();
   router_.set_servers({config_.server});
   if (config_.local_addresses.size() > kMaxLocalAddresses) config_.local_addresses.resize(kMaxLocalAddresses);
@@ -96,6 +97,7 @@ void DeviceMachine::on_sockets_opened(SocketHandle first, Result<std::vector<std
       for (std::size_t i = 0; i < ports->size(); ++i) {
         handles.push_back(first + static_cast<SocketHandle>(i));
         socket_owner_[handles.back()] = token;
+        socket_ports_[handles.back()] = (*ports)[i];
       }
       attempt.start(std::move(handles), now);
     }
@@ -154,16 +156,20 @@ void DeviceMachine::finish_discovery(TimePoint) {
 }
 
 void DeviceMachine::on_datagram(const InDatagram& d, TimePoint now) {
-  if (stopped_) return;
   auto socket = static_cast<SocketHandle>(d.socket);
+  if (stopped_) {  // only closing sessions are left: they answer the peer with their close
+    if (sessions_.size() == 0) return;
+    if (socket != kMainSocket) on_own_socket(socket, d, now);
+    else if (auto r = router_.route(d.bytes, d.from); r.to == Route::To::Session) sessions_.on_datagram(r.id, d.from, d.bytes, now);
+    collect(now);
+    return;
+  }
   if (socket == kMainSocket) {
     route_main(d, now);
   } else if (auto i = discovery_ ? discovery_index(socket) : std::nullopt) {
     to_discovery(d, *i, now);
-  } else if (auto o = socket_owner_.find(socket); o != socket_owner_.end()) {
-    if (auto a = attempts_.find(o->second); a != attempts_.end()) a->second->on_datagram(socket, d.from, d.bytes, now);
   } else {
-    ++counters_.unclaimed_datagrams;
+    on_own_socket(socket, d, now);
   }
   collect(now);
   pump_attempts(now);
@@ -184,11 +190,36 @@ void DeviceMachine::route_main(const InDatagram& d, TimePoint now) {
         return;
       }
       break;
-    default: break;  // sessions come with the session host; the router counted its drops
+    case Route::To::Session:
+      sessions_.on_datagram(r.id, d.from, d.bytes, now);
+      return;
+    case Route::To::NewSession:
+      if (auto c = sessions_.by_token(r.attempt)) {
+        sessions_.on_datagram(*c, d.from, d.bytes, now);
+        return;
+      }
+      break;
+    default: break;  // the router counted its drops
   }
   // Discovery's answers come from the server's other addresses too; it takes only its own.
   if (discovery_) to_discovery(d, 0, now);
   else ++counters_.unclaimed_datagrams;
+}
+
+// An attempt's own socket: punch packets to the attempt (late probes too), QUIC to the session on it.
+void DeviceMachine::on_own_socket(SocketHandle socket, const InDatagram& d, TimePoint now) {
+  if (!looks_like_stun(d.bytes)) {
+    if (auto c = sessions_.by_socket(socket)) {
+      sessions_.on_datagram(*c, d.from, d.bytes, now);
+      return;
+    }
+  } else if (auto o = socket_owner_.find(socket); o != socket_owner_.end()) {
+    if (auto a = attempts_.find(o->second); a != attempts_.end()) {
+      a->second->on_datagram(socket, d.from, d.bytes, now);
+      return;
+    }
+  }
+  ++counters_.unclaimed_datagrams;
 }
 
 void DeviceMachine::to_discovery(const InDatagram& d, std::size_t index, TimePoint now) {
@@ -197,7 +228,11 @@ void DeviceMachine::to_discovery(const InDatagram& d, std::size_t index, TimePoi
 }
 
 void DeviceMachine::on_timer(TimePoint now) {
-  if (stopped_) return;
+  if (auto t = sessions_.next_deadline(); t && *t <= now) sessions_.on_timer(now);
+  if (stopped_) {
+    collect(now);
+    return;
+  }
   if (auto t = client_.next_deadline(); t && *t <= now) client_.on_timer(now);
   for (auto& [token, a] : attempts_)
     if (auto t = a->next_deadline(); t && *t <= now) a->on_timer(now);
@@ -232,18 +267,21 @@ void DeviceMachine::on_port_mapped(Result<MappedPort, std::string> r, TimePoint 
   advance(now);
 }
 
-void DeviceMachine::stop(TimePoint) {
+void DeviceMachine::stop(TimePoint now) {
   if (stopped_) return;
+  sessions_.close_all(now, "stopped");
   stopped_ = true;
+  collect(now);
   if (port_mapping_.mapping()) commands_.push_back(ReleasePortMapping{});
   for (std::size_t i = 0; i < discovery_extra_; ++i)
     commands_.push_back(CloseSocket{discovery_first_ + static_cast<SocketHandle>(i)});
   discovery_.reset();
   discovery_extra_ = 0;
-  for (const auto& [handle, token] : socket_owner_) commands_.push_back(CloseSocket{handle});
+  for (const auto& [handle, token] : socket_owner_)
+    if (!sessions_.uses(handle)) commands_.push_back(CloseSocket{handle});
   socket_owner_.clear();
   attempts_.clear();
-  sockets_in_use_ = 0;
+  connects_.clear();
 }
 
 void DeviceMachine::connect(const DeviceId& peer, TimePoint now, std::optional<TimePoint> deadline) {
@@ -379,10 +417,15 @@ void DeviceMachine::pump_attempts(TimePoint now) {
     if (a.finished() && !reported_.contains(token)) {
       reported_.insert(token);
       const auto& o = a.outcome();
-      if (o.ok)
-        events_.push_back(ConnectedEvent{a.info().peer, token, a.info().initiator, o.method, a.path_socket(), o.remote,
-                                         o.elapsed, o.probes_sent, o.rtt});
-      else
+      if (o.ok) {
+        ConnectionId connection = 0;
+        // The event first: the session's own events (a failure to start) come after it.
+        auto at = events_.size();
+        open_session(a, connection, now);
+        events_.insert(events_.begin() + static_cast<std::ptrdiff_t>(at),
+                       ConnectedEvent{a.info().peer, connection, token, a.info().initiator, o.method, a.path_socket(),
+                                      o.remote, o.elapsed, o.probes_sent, o.rtt});
+      } else
         events_.push_back(AttemptFailedEvent{a.info().peer, token, a.info().initiator, o.error, o.elapsed, a.silent()});
       // Its other sockets' mappings are no longer needed.
       std::vector<SocketHandle> spare;
@@ -391,13 +434,13 @@ void DeviceMachine::pump_attempts(TimePoint now) {
       release_sockets(spare);
     }
     if (a.finished() && now >= a.finished_at() + config_.linger) {
-      std::vector<SocketHandle> rest;
-      for (auto h : a.sockets())
-        if (socket_owner_.contains(h)) rest.push_back(h);
-      release_sockets(rest);
-      router_.remove_attempt(token);
-      reported_.erase(token);
+      auto held = a.sockets();
+      auto gone = token;  // `token` is the map's key: copied before the erase
+      router_.remove_attempt(gone);
+      reported_.erase(gone);
       it = attempts_.erase(it);
+      for (auto h : held)
+        if (h != kMainSocket) release_if_unused(h);
       continue;
     }
     ++it;
@@ -407,8 +450,75 @@ void DeviceMachine::pump_attempts(TimePoint now) {
 void DeviceMachine::release_sockets(const std::vector<SocketHandle>& handles) {
   for (auto h : handles) {
     commands_.push_back(CloseSocket{h});
+    socket_ports_.erase(h);
     if (socket_owner_.erase(h) > 0 && sockets_in_use_ > 0) --sockets_in_use_;
   }
+}
+
+// A socket neither a (lingering) attempt nor a session uses any more is closed.
+void DeviceMachine::release_if_unused(SocketHandle h) {
+  if (!socket_owner_.contains(h) || sessions_.uses(h)) return;
+  for (const auto& [token, a] : attempts_)
+    if (std::find(a->sockets().begin(), a->sockets().end(), h) != a->sockets().end()) return;
+  release_sockets({h});
+}
+
+// The path an attempt found carries a QUIC session at once; the initiator is its client.
+void DeviceMachine::open_session(const Attempt& a, ConnectionId& out, TimePoint now) {
+  const auto& o = a.outcome();
+  SessionStart s;
+  s.role = a.info().initiator ? SessionRole::Client : SessionRole::Server;
+  s.peer = a.info().peer;
+  s.token = a.info().token;
+  s.path.socket = a.path_socket();
+  s.path.local = config_.main_local;
+  if (s.path.socket != kMainSocket) {
+    auto p = socket_ports_.find(s.path.socket);
+    if (p != socket_ports_.end()) s.path.local.port = p->second;
+  }
+  s.path.remote = o.remote;
+  s.peer_key = a.info().peer_key;  // the pinned key when there is one (on_introduction)
+  s.initial_rtt = initial_rtt_for(o.rtt, milliseconds(100));
+  s.handshake_timeout = config_.session.handshake_timeout;
+  // The initiator's handshake may use what its deadline leaves (within 15 s).
+  if (a.info().initiator && a.deadline())
+    s.handshake_timeout = std::clamp(std::chrono::duration_cast<milliseconds>(*a.deadline() - now), milliseconds(1000),
+                                     milliseconds(15'000));
+  auto opened = sessions_.open(s, now);
+  if (opened) {
+    out = *opened;
+    return;
+  }
+  SessionClosedEvent e;
+  e.peer = s.peer;
+  e.initiator = s.role == SessionRole::Client;
+  e.reason = opened.error();
+  events_.push_back(std::move(e));
+}
+
+Result<std::int64_t, std::string> DeviceMachine::send_message(ConnectionId c, ByteView data, TimePoint now) {
+  auto r = sessions_.send_message(c, data, now);
+  collect(now);
+  return r;
+}
+
+Result<std::int64_t, std::string> DeviceMachine::reply(ConnectionId c, std::int64_t stream, ByteView data,
+                                                       TimePoint now) {
+  auto r = sessions_.reply(c, stream, data, now);
+  collect(now);
+  return r;
+}
+
+Result<bool, std::string> DeviceMachine::send_datagram(ConnectionId c, ByteView data, TimePoint now) {
+  auto r = sessions_.send_datagram(c, data, now);
+  collect(now);
+  return r;
+}
+
+void DeviceMachine::close(ConnectionId c, TimePoint now) {
+  sessions_.close(c, now);
+  collect(now);
+  pump_attempts(now);
 }
 
 std::size_t DeviceMachine::active_attempts() const {
@@ -505,6 +615,10 @@ void DeviceMachine::on_registration_answer(const ClientAnswer& a, TimePoint now)
 }
 
 void DeviceMachine::collect(TimePoint now) {
+  for (auto& d : sessions_.take_datagrams()) out_.push_back(std::move(d));
+  for (auto& e : sessions_.take_events()) events_.push_back(std::move(e));
+  for (auto h : sessions_.take_released_sockets()) release_if_unused(h);
+  if (stopped_) return;
   take_client_datagrams();
   for (auto& a : client_.take_answers()) {
     if (register_txn_ && a.txn == *register_txn_) on_registration_answer(a, now);
@@ -518,8 +632,9 @@ void DeviceMachine::collect(TimePoint now) {
 }
 
 std::optional<TimePoint> DeviceMachine::next_deadline() const {
-  if (stopped_ || !started_) return std::nullopt;
-  std::optional<TimePoint> t = client_.next_deadline();
+  if (stopped_) return sessions_.next_deadline();
+  if (!started_) return std::nullopt;
+  std::optional<TimePoint> t = earliest(client_.next_deadline(), sessions_.next_deadline());
   if (discovery_ && !discovery_->finished()) t = earliest(t, discovery_->next_deadline());
   if (discovering()) t = earliest(t, discovery_deadline_);
   t = earliest(t, port_mapping_wait_until_);

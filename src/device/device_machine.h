@@ -16,6 +16,10 @@
 // is refused as busy with a GiveUp signal (the peer fails fast instead of timing out); each attempt
 // is bounded (attempt.h: the plan's budgets, the silent peer). connect() is the initiator's side.
 // Relayed introductions wait in take_peer_info() for the relay policy that comes next.
+//
+// Sessions (session_host.h): a connected attempt's path carries a QUIC session at once (the
+// initiator is the client); apps use send_message/reply/send_datagram/close by ConnectionId. stop()
+// closes every session and lets their closing periods run: finished() says when all is done.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +37,7 @@
 #include "device/datagram_router.h"
 #include "device/device_io.h"
 #include "device/registration.h"
+#include "device/session_host.h"
 #include "device/rendezvous_client_machine.h"
 #include "nat/nat_discovery.h"
 #include "wire/datagram_machine.h"
@@ -72,6 +77,15 @@ class DeviceMachine {
   // Asks the server for `peer` (once registered) and punches toward it as the initiator; the end
   // comes as ConnectedEvent or AttemptFailedEvent naming the peer. `deadline` bounds the whole.
   void connect(const DeviceId& peer, TimePoint now, std::optional<TimePoint> deadline = std::nullopt);
+
+  // A session's app side (the ConnectionId comes in ConnectedEvent).
+  Result<std::int64_t, std::string> send_message(ConnectionId c, ByteView data, TimePoint now);
+  Result<std::int64_t, std::string> reply(ConnectionId c, std::int64_t stream, ByteView data, TimePoint now);
+  Result<bool, std::string> send_datagram(ConnectionId c, ByteView data, TimePoint now);
+  void close(ConnectionId c, TimePoint now);
+  // stop() was called and every session's closing period is over.
+  bool finished() const { return stopped_ && sessions_.size() == 0; }
+  std::size_t open_sessions() const { return sessions_.open_sessions(); }
 
   std::optional<TimePoint> next_deadline() const;
   std::vector<OutDatagram> take_datagrams();  // OutDatagram::socket is a SocketHandle
@@ -113,6 +127,9 @@ class DeviceMachine {
   void release_sockets(const std::vector<SocketHandle>& handles);
   void start_connects(TimePoint now);
   void take_client_datagrams();
+  void open_session(const Attempt& a, ConnectionId& out, TimePoint now);
+  void on_own_socket(SocketHandle socket, const InDatagram& d, TimePoint now);
+  void release_if_unused(SocketHandle h);
 
   DeviceConfig config_;
   RendezvousClientMachine client_;
@@ -157,6 +174,8 @@ class DeviceMachine {
   };
   std::vector<PendingConnect> connects_;
   std::size_t sockets_in_use_ = 0;
+  std::map<SocketHandle, std::uint16_t> socket_ports_;  // an attempt's sockets' local ports
+  SessionHost sessions_;
 
   SocketHandle next_handle_ = 1;
   bool started_ = false;

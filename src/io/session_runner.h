@@ -22,16 +22,6 @@
 
 namespace natpunch {
 
-// The session's initial RTT from the round trip the punch measured (PunchOutcome::rtt), so the
-// handshake's first retransmission comes after one real round trip and not a guessed one: at least
-// 5 ms (jitter must not fire spurious retransmissions), at most 1 s; `fallback` when none was measured.
-inline std::chrono::milliseconds initial_rtt_for(std::optional<std::chrono::microseconds> measured,
-                                                 std::chrono::milliseconds fallback) {
-  if (!measured) return fallback;
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*measured);
-  return std::clamp(ms, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
-}
-
 struct SessionOptions {
   const DeviceKey* key = nullptr;     // our identity (nullptr: an ephemeral key, unauthenticated to the peer)
   std::optional<PublicKey> peer_key;  // pinned; from the peer-info, or from the user

@@ -133,6 +133,15 @@ Result<bool, std::string> QuicSession::init_server(ByteView first, const SocketA
   return true;
 }
 
+std::vector<Bytes> QuicSession::source_cids() const {
+  std::vector<Bytes> out;
+  if (!impl_ || !impl_->conn) return out;
+  std::vector<ngtcp2_cid> cids(ngtcp2_conn_get_num_scid(impl_->conn));
+  cids.resize(ngtcp2_conn_get_scid(impl_->conn, cids.data()));
+  for (const auto& c : cids) out.emplace_back(reinterpret_cast<const std::byte*>(c.data), reinterpret_cast<const std::byte*>(c.data) + c.datalen);
+  return out;
+}
+
 void QuicSession::mark_established() {
   if (established_) return;
   established_ = true;

@@ -14,6 +14,7 @@
 // packets on their own (and validates the new address itself).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -58,6 +59,16 @@ struct SessionConfig {
   // A seeded source makes a session's bytes repeatable in tests; TLS keys stay GnuTLS's own.
   RandomSource random;
 };
+
+// The session's initial RTT from the round trip the punch measured (PunchOutcome::rtt), so the
+// handshake's first retransmission comes after one real round trip and not a guessed one: at least
+// 5 ms (jitter must not fire spurious retransmissions), at most 1 s; `fallback` when none was measured.
+inline std::chrono::milliseconds initial_rtt_for(std::optional<std::chrono::microseconds> measured,
+                                                 std::chrono::milliseconds fallback) {
+  if (!measured) return fallback;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*measured);
+  return std::clamp(ms, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+}
 
 struct OutPacket {
   SocketAddress to;
@@ -146,6 +157,9 @@ class QuicSession {
   // A migrate() waits for its path's validation.
   bool migrating() const { return migrating_; }
   std::chrono::milliseconds handshake_time() const { return handshake_time_; }
+  // The connection IDs this side issued and has not retired: the Destination Connection IDs of the
+  // peer's packets, by which a device sorts what arrives on a shared socket (device/DatagramRouter).
+  std::vector<Bytes> source_cids() const;
 
   struct Impl;  // ngtcp2/GnuTLS callbacks reach the session through it
 

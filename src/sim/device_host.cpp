@@ -35,9 +35,11 @@ void DeviceHost::on_due_timer() {
 
 void DeviceHost::flush() {
   auto& net = runner_.network();
-  for (;;) {
+  for (int round = 0; round < 1000; ++round) {
     auto commands = machine_.take_commands();
-    if (commands.empty()) break;
+    auto datagrams = machine_.take_datagrams();
+    auto events = machine_.take_events();
+    if (commands.empty() && datagrams.empty() && events.empty()) break;
     for (auto& c : commands) {
       std::visit(
           [&](auto& cmd) {
@@ -65,14 +67,17 @@ void DeviceHost::flush() {
           },
           c);
     }
+    for (auto& d : datagrams) {
+      auto s = sockets_.find(static_cast<SocketHandle>(d.socket));
+      if (s == sockets_.end()) continue;  // a socket the machine closed or never had
+      runner_.send(s->second, d.to, std::move(d.bytes));
+      ++sent_;
+    }
+    for (auto& e : events) {
+      events_.emplace_back(net.now(), std::move(e));
+      if (on_event_) on_event_(events_.back().second);
+    }
   }
-  for (auto& d : machine_.take_datagrams()) {
-    auto s = sockets_.find(static_cast<SocketHandle>(d.socket));
-    if (s == sockets_.end()) continue;  // a socket the machine closed or never had
-    runner_.send(s->second, d.to, std::move(d.bytes));
-    ++sent_;
-  }
-  for (auto& e : machine_.take_events()) events_.emplace_back(net.now(), std::move(e));
   while (auto info = machine_.take_peer_info()) peer_infos_.push_back(std::move(*info));
 }
 

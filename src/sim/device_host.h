@@ -26,6 +26,9 @@ class DeviceHost {
   // a call with nullopt is a ReleasePortMapping. Unset: every MapPort fails (no router mapping).
   using PortMapper = std::function<std::optional<Result<MappedPort, std::string>>(std::optional<bool> renewal)>;
   void set_port_mapper(PortMapper f) { port_mapper_ = std::move(f); }
+  // Called with each event as the machine reports it (after it is recorded): an app's reaction
+  // (send a message, close) goes to the machine from here.
+  void set_on_event(std::function<void(const DeviceEvent&)> f) { on_event_ = std::move(f); }
 
   void start();
   // True when `s` is one of the machine's sockets (the datagram was handed to it).
@@ -51,6 +54,7 @@ class DeviceHost {
   std::vector<PeerInfo> peer_infos_;
   std::uint64_t sent_ = 0;
   PortMapper port_mapper_;
+  std::function<void(const DeviceEvent&)> on_event_;
 };
 
 // Runs until `done()` holds (checked after every step) or the virtual time reaches `limit`; true

@@ -1,0 +1,202 @@
+#include "device/session_host.h"
+
+#include <algorithm>
+
+namespace natpunch {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+SessionHost::SessionHost(DatagramRouter& router, const DeviceKey* key, RandomSource random, SessionPolicy policy)
+    : router_(router), key_(key), random_(std::move(random)), policy_(policy) {}
+
+Result<ConnectionId, std::string> SessionHost::open(const SessionStart& s, TimePoint now) {
+  SessionConfig c;
+  c.role = s.role;
+  c.local = s.path.local;
+  c.remote = s.path.remote;
+  c.peer_key = s.peer_key;
+  c.initial_rtt = s.initial_rtt;
+  c.handshake_timeout = s.handshake_timeout;
+  c.idle_timeout = policy_.idle_timeout;
+  c.keepalive = policy_.keepalive;
+  c.random = random_;
+  auto created = QuicSession::create(c, key_, now);
+  if (!created) return fail("QUIC session could not start: " + created.error());
+  auto id = next_id_++;
+  auto& h = sessions_[id];
+  h.peer = s.peer;
+  h.token = s.token;
+  h.role = s.role;
+  h.path = s.path;
+  h.quic = std::move(*created);
+  h.started = now;
+  h.remote = s.path.remote;
+  // The client's Initial carries a connection ID of its own choosing: on the main socket the router
+  // takes it from the path's remote address (and only from there) to this session.
+  if (s.role == SessionRole::Server && s.path.socket == kMainSocket) router_.expect_session(s.path.remote, s.token);
+  after(id, h, s.role == SessionRole::Client ? h.quic->start(now) : std::vector<OutPacket>{}, now);
+  return id;
+}
+
+SessionHost::Hosted* SessionHost::find(ConnectionId id) {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+void SessionHost::on_datagram(ConnectionId id, const SocketAddress& from, ByteView bytes, TimePoint now) {
+  auto* h = find(id);
+  if (!h) return;
+  after(id, *h, h->quic->on_datagram(bytes, h->path.local, from, now), now);
+  sweep(now);
+}
+
+void SessionHost::on_timer(TimePoint now) {
+  for (auto& [id, h] : sessions_)
+    if (auto t = h.quic->next_deadline(); t && *t <= now) after(id, h, h.quic->on_timer(now), now);
+  sweep(now);
+}
+
+std::optional<TimePoint> SessionHost::next_deadline() const {
+  std::optional<TimePoint> t;
+  for (const auto& [id, h] : sessions_)
+    if (auto d = h.quic->next_deadline(); d && (!t || *d < *t)) t = d;
+  return t;
+}
+
+// Packets out, events up, the router's connection IDs in step: after every call into a session.
+void SessionHost::after(ConnectionId id, Hosted& h, std::vector<OutPacket> packets, TimePoint now) {
+  for (int round = 0; round < 4; ++round) {
+    for (auto& p : packets) out_.push_back(OutDatagram{h.path.socket, p.to, std::move(p.bytes)});
+    packets.clear();
+    bool replied = false;
+    for (auto& e : h.quic->take_events()) {
+      switch (e.kind) {
+        case SessionEvent::Kind::Established:
+          events_.push_back(SessionEstablishedEvent{id, h.peer, h.quic->peer_authenticated(), h.quic->handshake_time()});
+          break;
+        case SessionEvent::Kind::Message:
+          ++h.messages;
+          if (policy_.echo && h.quic->reply(e.stream, e.data)) replied = true;
+          events_.push_back(MessageEvent{id, h.peer, e.stream, std::move(e.data)});
+          break;
+        case SessionEvent::Kind::Datagram:
+          h.datagrams.count(e.data);
+          events_.push_back(SessionDatagramEvent{id, std::move(e.data)});
+          break;
+        case SessionEvent::Kind::PathChanged:
+          ++h.path_changes;
+          events_.push_back(PathChangedEvent{id, h.peer, h.remote, e.remote});
+          h.remote = e.remote;
+          break;
+        case SessionEvent::Kind::PathValidationFailed: break;
+        case SessionEvent::Kind::Closed: break;  // reported below, once, with the summary
+      }
+    }
+    if (h.quic->closed() && !h.reported_closed) {
+      h.reported_closed = true;
+      const auto& info = *h.quic->close_info();
+      SessionClosedEvent c;
+      c.connection = id;
+      c.peer = h.peer;
+      c.initiator = h.role == SessionRole::Client;
+      c.established = h.quic->established();
+      c.peer_authenticated = h.quic->peer_authenticated();
+      c.by_peer = info.by_peer;
+      c.idle_timeout = info.idle_timeout;
+      c.reason = info.reason;
+      c.handshake = h.quic->handshake_time();
+      c.lasted = duration_cast<milliseconds>(now - h.started);
+      c.messages = h.messages;
+      c.path_changes = h.path_changes;
+      c.datagrams_received = h.datagrams.received;
+      c.datagrams_duplicated = h.datagrams.duplicates;
+      c.datagrams_missing = h.datagrams.highest - h.datagrams.received;
+      events_.push_back(std::move(c));
+    }
+    if (!replied) break;
+    packets = h.quic->flush(now);
+  }
+  if (h.path.socket == kMainSocket) {
+    router_.remove_session(id);
+    if (!h.quic->closed() || h.quic->closing(now))
+      for (const auto& cid : h.quic->source_cids()) router_.add_connection_id(cid, id);
+  }
+}
+
+// A session that has closed and finished its closing period is forgotten.
+void SessionHost::sweep(TimePoint now) {
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    auto& h = it->second;
+    if (!h.quic->closed() || h.quic->closing(now)) {
+      ++it;
+      continue;
+    }
+    router_.remove_session(it->first);
+    if (h.path.socket != kMainSocket) released_.push_back(h.path.socket);
+    it = sessions_.erase(it);
+  }
+}
+
+std::optional<ConnectionId> SessionHost::by_token(const AttemptToken& t) const {
+  for (const auto& [id, h] : sessions_)
+    if (h.token == t) return id;
+  return std::nullopt;
+}
+
+std::optional<ConnectionId> SessionHost::by_socket(SocketHandle s) const {
+  if (s == kMainSocket) return std::nullopt;
+  for (const auto& [id, h] : sessions_)
+    if (h.path.socket == s) return id;
+  return std::nullopt;
+}
+
+std::size_t SessionHost::open_sessions() const {
+  std::size_t n = 0;
+  for (const auto& [id, h] : sessions_) n += !h.quic->closed();
+  return n;
+}
+
+Result<std::int64_t, std::string> SessionHost::send_message(ConnectionId id, ByteView data, TimePoint now) {
+  auto* h = find(id);
+  if (!h) return fail(std::string("no such session"));
+  auto r = h->quic->send_message(data);
+  if (r) after(id, *h, h->quic->flush(now), now);
+  return r;
+}
+
+Result<std::int64_t, std::string> SessionHost::reply(ConnectionId id, std::int64_t stream, ByteView data,
+                                                     TimePoint now) {
+  auto* h = find(id);
+  if (!h) return fail(std::string("no such session"));
+  auto r = h->quic->reply(stream, data);
+  if (r) after(id, *h, h->quic->flush(now), now);
+  return r;
+}
+
+Result<bool, std::string> SessionHost::send_datagram(ConnectionId id, ByteView data, TimePoint now) {
+  auto* h = find(id);
+  if (!h) return fail(std::string("no such session"));
+  auto r = h->quic->send_datagram(data);
+  if (r) after(id, *h, h->quic->flush(now), now);
+  return r;
+}
+
+void SessionHost::close(ConnectionId id, TimePoint now, std::string reason) {
+  auto* h = find(id);
+  if (!h || h->quic->closed()) return;
+  after(id, *h, h->quic->close(now, std::move(reason)), now);
+  sweep(now);
+}
+
+void SessionHost::close_all(TimePoint now, std::string reason) {
+  for (auto& [id, h] : sessions_)
+    if (!h.quic->closed()) after(id, h, h.quic->close(now, reason), now);
+  sweep(now);
+}
+
+std::vector<OutDatagram> SessionHost::take_datagrams() { return std::exchange(out_, {}); }
+std::vector<DeviceEvent> SessionHost::take_events() { return std::exchange(events_, {}); }
+std::vector<SocketHandle> SessionHost::take_released_sockets() { return std::exchange(released_, {}); }
+
+}  // namespace natpunch
