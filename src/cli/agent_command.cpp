@@ -8,11 +8,10 @@
 #include "cli/device.h"
 #include "cli/punch_options.h"
 #include "device/admission.h"
+#include "device/device_machine.h"
 #include "identity/authorized_keys.h"
+#include "io/device_loop.h"
 #include "io/endpoint.h"
-#include "io/relay_fallback.h"
-#include "io/session_runner.h"
-#include "io/traversal.h"
 
 namespace natpunch::cli {
 
@@ -47,179 +46,125 @@ class EventLog {
   bool json_;
 };
 
-asio::awaitable<int> run(Device& d, const AgentOptions& o, Admission& admission, const PunchTuning& tuning,
-                         std::optional<Method> method, const bool& stopping) {
-  EventLog log(o.json);
-  auto reg = co_await discover_and_register(d, o.device);
-  if (!reg) {
-    log.emit({{"event", "error"}, {"error", reg.error()}}, "natpunch agent: " + reg.error());
-    co_return kExitFailed;
-  }
-  auto mapped = d.mapped;
-  log.emit({{"event", "registered"}, {"id", d.id.value}, {"mapped", d.mapped.to_string()}, {"ttl_s", d.ttl_s},
-            {"nat", nat_json(d.nat)}, {"port_mapping", port_mapping_json(d)},
-            {"port_mapping_note", d.port_mapping_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.port_mapping_note)}},
-           "registered '" + d.id.value + "' as " + d.mapped.to_string() + " (NAT: " +
-               std::string(d.nat ? short_name(*d.nat) : "not discovered") + ")" +
-               (registered_port_mapping(d) ? "; router port mapping " + registered_port_mapping(d)->to_string() + " (" +
-                                                 std::string(to_string(d.port_mapping->protocol)) + ")"
-                                           : std::string()));
-  auto refresh_every = milliseconds(std::max<long long>(1000, d.ttl_s * 1000 / 3));
-  auto next_refresh = steady_clock::now() + refresh_every;
-  auto end = o.run_for_s > 0 ? steady_clock::now() + milliseconds(static_cast<long long>(o.run_for_s * 1000))
-                             : steady_clock::time_point::max();
-  TraversalOptions topt;
-  topt.tuning = tuning;
-  topt.method = method;
-  std::vector<AttemptToken> handled;
-  std::optional<steady_clock::time_point> unreachable_since;  // first failed refresh of an outage
-  std::uint64_t unauthenticated = 0;
+// The device's events as the agent's lines: one JSON object each with --json, a sentence otherwise.
+// Ends the run (through `finish`) on what ends it: a first registration that fails, and with
+// --once the first attempt and its session.
+class AgentEvents {
+ public:
+  AgentEvents(const AgentOptions& o, DeviceMachine& m, std::function<void(int)> finish)
+      : o_(o), log_(o.json), machine_(m), finish_(std::move(finish)) {}
 
-  while (!stopping && steady_clock::now() < end) {
-    auto wait = std::chrono::duration_cast<milliseconds>(std::min(next_refresh, end) - steady_clock::now());
-    auto info = co_await d.client->wait_peer_info(std::max(wait, milliseconds(1)));
-    if (steady_clock::now() >= next_refresh) {
-      // Refresh = re-register. A refresh gives up within one interval and a failed one is tried
-      // again at once, so an agent is back within two intervals of its server (a restarted server
-      // answers the old nonce with a fresh one, and the client signs again with it).
-      auto refresh_started = steady_clock::now();
-      co_await renew_port_mapping_if_due(d);
-      auto saved = d.client->policy();
-      d.client->policy().deadline = std::min(saved.deadline, refresh_every);
-      auto again = co_await discover_and_register(d, o.device, false);
-      d.client->policy() = saved;
-      next_refresh = steady_clock::now() + refresh_every;
-      if (!again) {
-        if (!unreachable_since) unreachable_since = refresh_started;
-        next_refresh = steady_clock::now();
-        log.emit({{"event", "error"}, {"error", again.error()}}, "natpunch agent: " + again.error());
-      } else if (unreachable_since) {
-        auto down = std::chrono::duration_cast<milliseconds>(steady_clock::now() - *unreachable_since).count();
-        unreachable_since.reset();
-        log.emit({{"event", "re-registered"}, {"mapped", d.mapped.to_string()}, {"down_ms", down}},
-                 "registered again as " + d.mapped.to_string() + " after " + std::to_string(down) +
-                     " ms without the server");
-      }
-      // A new public mapping means the NAT (or the network) changed: learn its behaviour again
-      // and register that.
-      if (again && d.mapped != mapped) {
-        log.emit({{"event", "mapping-changed"}, {"old", mapped.to_string()}, {"mapped", d.mapped.to_string()}},
-                 "public mapping changed: " + mapped.to_string() + " -> " + d.mapped.to_string());
-        co_await discover_and_register(d, o.device, true);
-        mapped = d.mapped;
-      }
-    }
-    if (auto n = d.client->unauthenticated_peer_infos(); n > unauthenticated) {
-      unauthenticated = n;
-      log.emit({{"event", "refused"}, {"reason", "peer-info without our nonce (not from our server)"}, {"count", n}},
-               "ignored a peer-info without our nonce (not from our server; " + std::to_string(n) + " so far)");
-    }
-    if (!info) continue;
-    // A peer-info the server re-sent (the initiator repeated its request) for an attempt we
-    // already handled: not a new connection.
-    if (std::find(handled.begin(), handled.end(), info->token) != handled.end()) continue;
-    handled.push_back(info->token);
-    if (handled.size() > 64) handled.erase(handled.begin());
-    // The server passes on only requests we allow (NP-ALLOW); the device decides again here, with
-    // the keys it pinned itself, and sprays at most --max-sprays-per-minute times for one peer.
-    auto admitted = admission.admit(info->peer, info->peer_key, info->peer_relayed.has_value(), steady_clock::now());
-    if (!admitted) {
-      auto why = std::string(describe(admitted.error()));
-      nlohmann::json j{{"event", event_name(admitted.error())}, {"peer", info->peer.value}, {"reason", why}};
-      if (admitted.error() == Refusal::RateLimited) j["max_per_minute"] = o.max_sprays_per_minute;
-      log.emit(j, "refused a connection from '" + info->peer.value + "': " + why);
-      continue;
-    }
-    auto started = steady_clock::now();
-    topt.self_port_mapped = registered_port_mapping(d);
-    SessionOptions sopt;
-    sopt.key = d.key.get();
-    sopt.peer_key = admitted->peer_key;  // the pinned key when there is one
-    sopt.keepalive = milliseconds(static_cast<long long>(o.keepalive_s * 1000));
-    sopt.idle_timeout = milliseconds(static_cast<long long>(o.idle_s * 1000));
-    sopt.handshake_timeout = milliseconds(10000);
-    auto on_message = [&log, peer = info->peer.value](const std::string& text) {
-      log.emit({{"event", "message"}, {"peer", peer}, {"bytes", text.size()}},
-               "echoed " + std::to_string(text.size()) + " bytes from '" + peer + "'");
-    };
-    std::optional<SessionSummary> ran;
-    auto session_started = steady_clock::now();
-    if (info->peer_relayed) {
-      // A relayed attempt: the initiator found no direct path and waits at its relayed address.
-      auto reached = co_await reach_relayed_peer(d.client->socket(), *info, Clock::now() + milliseconds(10000));
-      auto ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started).count();
-      if (!reached) {
-        log.emit({{"event", "failed"}, {"peer", info->peer.value}, {"method", "relay"}, {"error", reached.error()},
-                  {"elapsed_ms", ms}},
-                 "relayed connection from '" + info->peer.value + "' failed: " + reached.error());
-        if (o.once) co_return kExitFailed;
-        continue;
-      }
-      log.emit({{"event", "connected"}, {"peer", info->peer.value}, {"method", "relay"},
-                {"remote", info->peer_relayed->to_string()}, {"elapsed_ms", ms}, {"probes_sent", *reached}},
-               "connected to '" + info->peer.value + "' through its relayed address " +
-                   info->peer_relayed->to_string() + " in " + std::to_string(ms) + " ms");
-      session_started = steady_clock::now();
-      // While relayed, probe the initiator's own mapping: if a direct path opens, the initiator
-      // moves the session to it (make-before-break) and we log the upgrade.
-      sopt.direct_probe_to = info->peer_mapped;
-      sopt.on_path_change = [&log, &session_started, peer = info->peer.value](const SocketAddress& from,
-                                                                             const SocketAddress& to) {
-        auto after = std::chrono::duration_cast<milliseconds>(steady_clock::now() - session_started).count();
-        log.emit({{"event", "upgraded"}, {"peer", peer}, {"method", "direct"}, {"from", from.to_string()},
-                  {"remote", to.to_string()}, {"after_ms", after}},
-                 "session with '" + peer + "' moved from the relay (" + from.to_string() + ") to a direct path (" +
-                     to.to_string() + ") after " + std::to_string(after) + " ms");
-      };
-      ran = co_await run_server_session(d.client->socket(), *info->peer_relayed, info->token, sopt, on_message,
-                                        stopping);
-    }
-    if (!ran) {
-      auto path = co_await punch_path(*d.client, d.id, d.nat, d.mapped, *info, topt);
-      auto ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started).count();
-      if (!path.outcome.ok) {
-        log.emit({{"event", "failed"}, {"peer", info->peer.value}, {"error", path.outcome.error}, {"elapsed_ms", ms}},
-                 "connection from '" + info->peer.value + "' failed: " + path.outcome.error);
-        // With a relay offered, the initiator falls back to it next: --once waits for that attempt.
-        if (o.once && !info->turn) co_return kExitFailed;
-        continue;
-      }
-      log.emit({{"event", "connected"}, {"peer", info->peer.value}, {"method", to_string(path.outcome.method)},
-                {"remote", path.outcome.remote.to_string()}, {"elapsed_ms", ms},
-                {"probes_sent", path.outcome.probes_sent}},
-               "connected to '" + info->peer.value + "' by " + std::string(to_string(path.outcome.method)) + " in " +
-                   std::to_string(ms) + " ms, remote " + path.outcome.remote.to_string());
-      // The path carries a QUIC session (TLS 1.3); the initiator must present the key its ID is bound
-      // to (from the peer-info), or the handshake fails.
-      session_started = steady_clock::now();
-      sopt.initial_rtt = initial_rtt_for(path.outcome.rtt, sopt.initial_rtt);
-      ran = co_await run_server_session(path_socket(path, *d.client), path.outcome.remote, info->token, sopt,
-                                        on_message, stopping);
-    }
-    auto session_ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - session_started).count();
-    const SessionSummary& summary = *ran;
-    log.emit({{"event", "closed"},
-              {"peer", info->peer.value},
-              {"messages", summary.messages},
-              {"reason", summary.ended},
-              {"established", summary.established},
-              {"peer_authenticated", summary.peer_authenticated},
-              {"handshake_ms", summary.handshake.count()},
-              {"session_ms", session_ms},
-              {"path_changes", summary.path_changes},
-              {"datagrams",
-               {{"received", summary.datagrams.received},
-                {"duplicates", summary.datagrams.duplicates},
-                {"missing", summary.datagrams.highest - summary.datagrams.received}}}},
-             "session with '" + info->peer.value + "' ended: " + summary.ended +
-                 (summary.established ? (summary.peer_authenticated ? " (QUIC, peer authenticated)"
-                                                                    : " (QUIC, peer NOT authenticated: it has no key)")
-                                      : " (no session was established)"));
-    if (o.once) co_return summary.established ? kExitOk : kExitFailed;
-    next_refresh = std::min(next_refresh, steady_clock::now());  // refresh soon after a session
+  void operator()(const DeviceEvent& e) {
+    std::visit([this](const auto& x) { on(x); }, e);
   }
-  co_return kExitOk;
-}
+
+ private:
+  struct Session {
+    std::string peer;
+    bool relayed = false;
+    steady_clock::time_point started;
+  };
+
+  void on(const RegisteredEvent& e) {
+    auto who = o_.device.id;
+    log_.emit({{"event", "registered"}, {"id", who}, {"mapped", e.mapped.to_string()}, {"ttl_s", e.ttl_s},
+               {"nat", nat_json(e.nat)}, {"port_mapping", port_mapping_json(e.port_mapping)},
+               {"port_mapping_note", e.port_mapping_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.port_mapping_note)}},
+              "registered '" + who + "' as " + e.mapped.to_string() + " (NAT: " +
+                  std::string(e.nat ? short_name(*e.nat) : "not discovered") + ")" +
+                  (e.port_mapping ? "; router port mapping " + e.port_mapping->external.to_string() + " (" +
+                                        e.port_mapping->protocol + ")"
+                                  : std::string()));
+  }
+  void on(const RegistrationFailedEvent& e) {
+    log_.emit({{"event", "error"}, {"error", e.error}}, "natpunch agent: " + e.error);
+    if (!e.registered_before) finish_(kExitFailed);  // as before: a device that never registered gives up
+  }
+  void on(const ReRegisteredEvent& e) {
+    log_.emit({{"event", "re-registered"}, {"mapped", e.mapped.to_string()}, {"down_ms", e.down.count()}},
+              "registered again as " + e.mapped.to_string() + " after " + std::to_string(e.down.count()) +
+                  " ms without the server");
+  }
+  void on(const MappingChangedEvent& e) {
+    log_.emit({{"event", "mapping-changed"}, {"old", e.old_mapped.to_string()}, {"mapped", e.mapped.to_string()}},
+              "public mapping changed: " + e.old_mapped.to_string() + " -> " + e.mapped.to_string());
+  }
+  void on(const UnauthenticatedPeerInfoEvent& e) {
+    log_.emit({{"event", "refused"}, {"reason", "peer-info without our nonce (not from our server)"}, {"count", e.count}},
+              "ignored a peer-info without our nonce (not from our server; " + std::to_string(e.count) + " so far)");
+  }
+  void on(const AttemptRefusedEvent& e) {
+    auto why = std::string(describe(e.reason));
+    nlohmann::json j{{"event", event_name(e.reason)}, {"peer", e.peer.value}, {"reason", why}};
+    if (e.reason == Refusal::RateLimited) j["max_per_minute"] = o_.max_sprays_per_minute;
+    log_.emit(j, "refused a connection from '" + e.peer.value + "': " + why);
+  }
+  void on(const AttemptBusyEvent& e) {
+    log_.emit({{"event", "busy"}, {"peer", e.peer.value}, {"reason", e.reason}},
+              "turned away '" + e.peer.value + "' (told at once): " + e.reason);
+  }
+  void on(const ConnectedEvent& e) {
+    auto method = e.relayed ? std::string("relay") : std::string(to_string(e.method));
+    log_.emit({{"event", "connected"}, {"peer", e.peer.value}, {"method", method}, {"remote", e.remote.to_string()},
+               {"elapsed_ms", e.elapsed.count()}, {"probes_sent", e.probes_sent}},
+              e.relayed ? "connected to '" + e.peer.value + "' through its relayed address " + e.remote.to_string() +
+                              " in " + std::to_string(e.elapsed.count()) + " ms"
+                        : "connected to '" + e.peer.value + "' by " + method + " in " +
+                              std::to_string(e.elapsed.count()) + " ms, remote " + e.remote.to_string());
+    if (e.connection) sessions_[e.connection] = Session{e.peer.value, e.relayed, steady_clock::now()};
+  }
+  void on(const AttemptFailedEvent& e) {
+    nlohmann::json j{{"event", "failed"}, {"peer", e.peer.value}, {"error", e.error}, {"elapsed_ms", e.elapsed.count()}};
+    if (e.relayed) j["method"] = "relay";
+    log_.emit(j, (e.relayed ? "relayed connection from '" : "connection from '") + e.peer.value +
+                     "' failed: " + e.error);
+    // With a relay offered, the initiator falls back to it next: --once waits for that attempt.
+    if (o_.once && (e.relayed || !e.relay_offered)) finish_(kExitFailed);
+  }
+  void on(const SessionEstablishedEvent&) {}
+  void on(const MessageEvent& e) {
+    log_.emit({{"event", "message"}, {"peer", e.peer.value}, {"bytes", e.data.size()}},
+              "echoed " + std::to_string(e.data.size()) + " bytes from '" + e.peer.value + "'");
+  }
+  void on(const SessionDatagramEvent&) {}
+  void on(const PathChangedEvent& e) {
+    auto it = sessions_.find(e.connection);
+    if (it == sessions_.end() || !it->second.relayed) return;
+    auto after = std::chrono::duration_cast<milliseconds>(steady_clock::now() - it->second.started).count();
+    log_.emit({{"event", "upgraded"}, {"peer", e.peer.value}, {"method", "direct"}, {"from", e.from.to_string()},
+               {"remote", e.to.to_string()}, {"after_ms", after}},
+              "session with '" + e.peer.value + "' moved from the relay (" + e.from.to_string() +
+                  ") to a direct path (" + e.to.to_string() + ") after " + std::to_string(after) + " ms");
+    it->second.relayed = false;
+  }
+  void on(const SessionClosedEvent& e) {
+    sessions_.erase(e.connection);
+    log_.emit({{"event", "closed"},
+               {"peer", e.peer.value},
+               {"messages", e.messages},
+               {"reason", e.reason},
+               {"established", e.established},
+               {"peer_authenticated", e.peer_authenticated},
+               {"handshake_ms", e.handshake.count()},
+               {"session_ms", e.lasted.count()},
+               {"path_changes", e.path_changes},
+               {"datagrams",
+                {{"received", e.datagrams_received},
+                 {"duplicates", e.datagrams_duplicated},
+                 {"missing", e.datagrams_missing}}}},
+              "session with '" + e.peer.value + "' ended: " + e.reason +
+                  (e.established ? (e.peer_authenticated ? " (QUIC, peer authenticated)"
+                                                         : " (QUIC, peer NOT authenticated: it has no key)")
+                                 : " (no session was established)"));
+    if (o_.once) finish_(e.established ? kExitOk : kExitFailed);
+  }
+
+  const AgentOptions& o_;
+  EventLog log_;
+  DeviceMachine& machine_;
+  std::function<void(int)> finish_;
+  std::map<ConnectionId, Session> sessions_;
+};
 
 // --allow, --allow-any and --allow-keys as the device's admission policy; a usage error for a
 // person otherwise.
@@ -262,34 +207,49 @@ int run_agent(AgentOptions o) {
   auto policy = admission_policy(o);
   if (!policy) return report_failure(o.json, policy.error(), kExitUsage);
   Admission admission(std::move(*policy));
-  o.device.allow = admission.announced();
   if (!o.allow_any && admission.policy().allowed.empty() && admission.policy().pinned.empty())
     std::cerr << "natpunch agent: warning: no --allow given: nobody may connect to this device "
                  "(add --allow PEER_ID for each peer, or --allow-any for an open device)\n";
-  if (!o.allow_any && o.device.allow->any)
+  if (!o.allow_any && admission.announced().any)
     std::cerr << "natpunch agent: note: more peers than a registration can name (" << kMaxAllowedPeers
               << "): the server passes every request on and the device decides alone\n";
   asio::io_context io;
-  auto d = open_device(io, o.device);
+  auto d = open_device_setup(io, o.device);
   if (!d) {
     bool usage = d.error().rfind("usage: ", 0) == 0;
     return report_failure(o.json, usage ? d.error().substr(7) : d.error(), usage ? kExitUsage : kExitFailed);
   }
-  bool stopping = false;
+  auto& c = d->config;
+  c.admission = admission.policy();
+  c.tuning = tuning->first;
+  c.forced = tuning->second;
+  c.session.keepalive = milliseconds(static_cast<long long>(o.keepalive_s * 1000));
+  c.session.idle_timeout = milliseconds(static_cast<long long>(o.idle_s * 1000));
+  c.session.handshake_timeout = milliseconds(10000);
+  c.session.echo = true;
+  if (o.once) c.max_attempts = 1;
+  DeviceMachine machine(c);
+  int rc = kExitOk;
+  DeviceLoopOptions lo;
+  lo.port_map = d->port_map;
+  if (o.run_for_s > 0) lo.run_until = steady_clock::now() + milliseconds(static_cast<long long>(o.run_for_s * 1000));
+  DeviceLoop* loop_ptr = nullptr;
+  AgentEvents events(o, machine, [&](int code) {
+    rc = code;
+    if (loop_ptr) loop_ptr->stop();
+  });
+  lo.on_event = [&events](const DeviceEvent& e) { events(e); };
+  DeviceLoop loop(io, machine, d->socket, std::move(lo));
+  loop_ptr = &loop;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& ec, int) {
-    if (ec) return;
-    stopping = true;
-    io.stop();
+    if (!ec) loop.stop();  // sessions close (their peers are told), the port mapping is released
   });
-  int rc = kExitOk;
-  asio::co_spawn(io, run(*d, o, admission, tuning->first, tuning->second, stopping), [&](std::exception_ptr e, int r) {
-    rc = e ? kExitFailed : r;
+  asio::co_spawn(io, loop.run(), [&](std::exception_ptr e) {
+    if (e) rc = kExitFailed;
     signals.cancel();
   });
   io.run();
-  // The router mapping goes with the agent (bounded: each protocol's timeout).
-  if (d->port_mapping) (void)unmap(*d->port_mapping);
   return rc;
 }
 }  // namespace

@@ -8,6 +8,7 @@
 #include "io/awaitable.h"
 #include "io/nat_discovery_runner.h"
 #include "io/off_loop_job.h"
+#include "wire/random_source.h"
 
 namespace natpunch::cli {
 
@@ -55,6 +56,41 @@ Result<Device, std::string> open_device(asio::io_context& io, const DeviceOption
   return d;
 }
 
+
+Result<DeviceSetup, std::string> open_device_setup(asio::io_context& io, const DeviceOptions& o) {
+  auto kind = parse_id_kind(o.id_kind);
+  auto id = kind ? make_device_id(*kind, o.id) : std::nullopt;
+  if (!id) return fail("usage: --id '" + o.id + "' is not a valid " + o.id_kind);
+  auto opened = open_client_socket(io, o.server, o.bind);
+  if (!opened) return fail((opened.error().exit_code == kExitUsage ? "usage: " : "") + opened.error().message);
+  DeviceSetup d{nullptr, std::move(opened->socket), {}, {}};
+  if (o.use_key) {
+    auto loaded = load_key_file(o.key_file.empty() ? default_key_path() : o.key_file, true);
+    if (!loaded) return fail(loaded.error());
+    d.key = std::make_unique<DeviceKey>(std::move(loaded->key));
+  }
+  auto& c = d.config;
+  c.id = *id;
+  c.key = d.key.get();
+  c.server = from_endpoint(opened->server);
+  c.main_local = from_endpoint(d.socket.local_endpoint());
+  for (const auto& a : local_addresses(c.main_local.port))
+    if (a.family == c.server.family && c.local_addresses.size() < kMaxLocalAddresses) c.local_addresses.push_back(a);
+  c.discover = o.discover;
+  c.random = system_random();
+  // The router mapping, never toward a loopback server: no router is involved, and the gateway
+  // would be the host's real one.
+  c.port_mapping = o.port_mapping != "off" && !c.server.is_loopback() && c.server.family == Family::V4;
+  c.port_mapping_lifetime = std::chrono::seconds(o.port_mapping_lifetime_s);
+  d.port_map.only = parse_map_protocol(o.port_mapping);
+  d.port_map.timeout = std::chrono::milliseconds(1000);
+  return d;
+}
+
+nlohmann::json port_mapping_json(const std::optional<MappedPort>& m) {
+  if (!m) return nullptr;
+  return {{"protocol", m->protocol}, {"external", m->external.to_string()}, {"lifetime_s", m->lifetime.count()}};
+}
 
 asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, const DeviceOptions& o, bool rediscover) {
   auto port = d.client->local_address().port;

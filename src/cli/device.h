@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "device/device_config.h"
+#include "device/registration.h"
 #include "identity/device_key.h"
 #include "io/port_mapper.h"
 #include "io/rendezvous_client.h"
@@ -46,6 +48,18 @@ struct DeviceOptions {
 };
 
 void add_device_options(CLI::App& cmd, DeviceOptions& o);
+
+// The device as a DeviceMachine runs it (device/device_machine.h): its main socket, its key, and
+// the config those options give (ID, server, local addresses, discovery, port mapping). The
+// command adds its policy (admission, sessions, tuning).
+struct DeviceSetup {
+  std::unique_ptr<DeviceKey> key;  // the config points at it
+  asio::ip::udp::socket socket;
+  DeviceConfig config;
+  PortMapRequest port_map;  // how io carries out the machine's MapPort
+};
+Result<DeviceSetup, std::string> open_device_setup(asio::io_context& io, const DeviceOptions& o);
+nlohmann::json port_mapping_json(const std::optional<MappedPort>& m);
 
 // Opens the socket; error text is for a person. Usage errors are prefixed "usage: ".
 Result<Device, std::string> open_device(asio::io_context& io, const DeviceOptions& o);

@@ -53,6 +53,8 @@ struct DeviceConfig {
   std::size_t max_sockets = 4096;
   // A finished attempt keeps answering late probes on its path this long (its peer lost a confirm).
   std::chrono::milliseconds linger{10'000};
+  // A relayed introduction (the initiator waits at a TURN relayed address): how long to probe it.
+  std::chrono::milliseconds relay_reach{10'000};
   // Sessions: keepalive, idle timeout, the responder's handshake timeout, echo (the agent).
   SessionPolicy session;
   RandomSource random;  // transaction IDs, attempt seeds, connection IDs; unset: system_random()

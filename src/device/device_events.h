@@ -77,6 +77,7 @@ struct ConnectedEvent {
   std::chrono::milliseconds elapsed{0};
   std::uint64_t probes_sent = 0;
   std::optional<std::chrono::microseconds> rtt;
+  bool relayed = false;  // through the initiator's TURN relayed address (`method` means nothing then)
 };
 // An attempt (or, with no token, a connect request the server refused or never answered) ended
 // without a path.
@@ -87,6 +88,8 @@ struct AttemptFailedEvent {
   std::string error;
   std::chrono::milliseconds elapsed{0};
   bool silent_peer = false;  // ended because nothing came from the peer (attempt.h)
+  bool relayed = false;      // a relayed attempt (the initiator's relayed address never answered)
+  bool relay_offered = false;  // the server offered a relay: the initiator falls back to it next
 };
 
 // Sessions (device/session_host.h): a QUIC connection (TLS 1.3, the peer's key pinned) on a path.

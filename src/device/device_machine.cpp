@@ -189,11 +189,24 @@ void DeviceMachine::route_main(const InDatagram& d, TimePoint now) {
         a->second->on_datagram(kMainSocket, d.from, d.bytes, now);
         return;
       }
+      if (auto rl = relayed_.find(r.attempt); rl != relayed_.end() && !rl->second.prober.finished()) {
+        rl->second.prober.on_datagram(d.from, d.bytes, now);
+        return;
+      }
+      // The attempt is over but its session runs: the peer probing for a (better) path.
+      if (auto c = sessions_.by_token(r.attempt)) {
+        sessions_.answer_probe(*c, kMainSocket, d.from, d.bytes);
+        return;
+      }
       break;
     case Route::To::Session:
       sessions_.on_datagram(r.id, d.from, d.bytes, now);
       return;
     case Route::To::NewSession:
+      // The relayed initiator's QUIC Initial can be the first thing heard from it: that proves the
+      // path as an ack would, and opens the session it belongs to.
+      if (auto rl = relayed_.find(r.attempt); rl != relayed_.end() && rl->second.prober.on_datagram(d.from, d.bytes, now))
+        pump_relayed(now);
       if (auto c = sessions_.by_token(r.attempt)) {
         sessions_.on_datagram(*c, d.from, d.bytes, now);
         return;
@@ -236,6 +249,8 @@ void DeviceMachine::on_timer(TimePoint now) {
   if (auto t = client_.next_deadline(); t && *t <= now) client_.on_timer(now);
   for (auto& [token, a] : attempts_)
     if (auto t = a->next_deadline(); t && *t <= now) a->on_timer(now);
+  for (auto& [token, r] : relayed_)
+    if (auto t = r.prober.next_deadline(); t && *t <= now) r.prober.on_timer(now);
   if (discovery_ && !discovery_->finished())
     if (auto t = discovery_->next_deadline(); t && *t <= now)
       for (auto& o : discovery_->on_timer(now))
@@ -281,6 +296,7 @@ void DeviceMachine::stop(TimePoint now) {
     if (!sessions_.uses(handle)) commands_.push_back(CloseSocket{handle});
   socket_owner_.clear();
   attempts_.clear();
+  relayed_.clear();
   connects_.clear();
 }
 
@@ -344,16 +360,67 @@ void DeviceMachine::on_introduction(PeerInfo info, TimePoint now) {
     return;
   }
   if (admitted->peer_key) info.peer_key = admitted->peer_key;  // the pinned key, for the session
-  if (info.peer_relayed) {  // the relay policy takes these (next): for the caller meanwhile
-    if (peer_infos_.size() >= kRememberedIntroductions) peer_infos_.pop_front();
-    peer_infos_.push_back(std::move(info));
-    return;
-  }
   if (active_attempts() >= config_.max_attempts) {
     refuse_busy(info, "busy: " + std::to_string(active_attempts()) + " attempts in progress", false, now);
     return;
   }
+  if (info.peer_relayed) {
+    ++counters_.attempts;
+    auto token = info.token;
+    auto relayed = *info.peer_relayed;
+    router_.add_attempt(token);
+    router_.expect_session(relayed, token);
+    relayed_.emplace(token, Relayed{RelayedPeerProber(std::move(info), now, now + config_.relay_reach,
+                                                      [this](std::span<std::byte> out) { config_.random(out); }),
+                                    false, {}});
+    pump_relayed(now);
+    return;
+  }
   begin_attempt(std::move(info), {}, std::nullopt, now);
+}
+
+// Relayed attempts: probes out; reached → the session toward the relayed address, probing the
+// initiator's own mapping for a direct path; ended ones linger like attempts, then are forgotten.
+void DeviceMachine::pump_relayed(TimePoint now) {
+  for (auto it = relayed_.begin(); it != relayed_.end();) {
+    auto& r = it->second;
+    for (auto& d : r.prober.take_datagrams()) out_.push_back(std::move(d));
+    if (r.prober.finished() && !r.reported) {
+      r.reported = true;
+      r.ended = now;
+      const auto& info = r.prober.info();
+      if (r.prober.reached()) {
+        SessionStart s;
+        s.role = SessionRole::Server;
+        s.peer = info.peer;
+        s.token = info.token;
+        s.path = SessionPath{kMainSocket, config_.main_local, *info.peer_relayed};
+        s.peer_key = info.peer_key;
+        s.handshake_timeout = config_.session.handshake_timeout;
+        s.direct_probe_to = info.peer_mapped;
+        auto at = events_.size();
+        auto opened = sessions_.open(s, now);
+        ConnectedEvent c{info.peer, opened ? *opened : 0, info.token, false, Method::Direct, kMainSocket,
+                         *info.peer_relayed, r.prober.elapsed(), r.prober.probes_sent(), std::nullopt, true};
+        events_.insert(events_.begin() + static_cast<std::ptrdiff_t>(at), std::move(c));
+        if (!opened) {
+          SessionClosedEvent e;
+          e.peer = info.peer;
+          e.reason = opened.error();
+          events_.push_back(std::move(e));
+        }
+      } else {
+        AttemptFailedEvent f{info.peer, info.token, false, r.prober.error(), r.prober.elapsed(), false, true, false};
+        events_.push_back(std::move(f));
+      }
+    }
+    if (r.prober.finished() && now >= r.ended + config_.linger) {
+      if (!sessions_.by_token(it->first)) router_.remove_attempt(it->first);
+      it = relayed_.erase(it);
+      continue;
+    }
+    ++it;
+  }
 }
 
 void DeviceMachine::begin_attempt(PeerInfo info, Bytes reintroduce, std::optional<TimePoint> deadline, TimePoint now) {
@@ -426,7 +493,8 @@ void DeviceMachine::pump_attempts(TimePoint now) {
                        ConnectedEvent{a.info().peer, connection, token, a.info().initiator, o.method, a.path_socket(),
                                       o.remote, o.elapsed, o.probes_sent, o.rtt});
       } else
-        events_.push_back(AttemptFailedEvent{a.info().peer, token, a.info().initiator, o.error, o.elapsed, a.silent()});
+        events_.push_back(AttemptFailedEvent{a.info().peer, token, a.info().initiator, o.error, o.elapsed, a.silent(),
+                                             false, a.info().turn.has_value()});
       // Its other sockets' mappings are no longer needed.
       std::vector<SocketHandle> spare;
       for (auto h : a.sockets())
@@ -436,7 +504,7 @@ void DeviceMachine::pump_attempts(TimePoint now) {
     if (a.finished() && now >= a.finished_at() + config_.linger) {
       auto held = a.sockets();
       auto gone = token;  // `token` is the map's key: copied before the erase
-      router_.remove_attempt(gone);
+      if (!sessions_.by_token(gone)) router_.remove_attempt(gone);  // its session's peer may still probe
       reported_.erase(gone);
       it = attempts_.erase(it);
       for (auto h : held)
@@ -524,6 +592,7 @@ void DeviceMachine::close(ConnectionId c, TimePoint now) {
 std::size_t DeviceMachine::active_attempts() const {
   std::size_t n = 0;
   for (const auto& [token, a] : attempts_) n += !a->finished();
+  for (const auto& [token, r] : relayed_) n += !r.prober.finished();
   return n;
 }
 
@@ -552,6 +621,7 @@ void DeviceMachine::advance(TimePoint now) {
   bool waiting = waiting_for_port_mapping(now);  // evaluated always: it drops a passed wait
   start_connects(now);
   pump_attempts(now);
+  pump_relayed(now);
   if (!register_txn_ && !discovering() && !waiting && (register_again_ || now >= registration_.refresh_at()))
     start_registration(now);
   take_client_datagrams();
@@ -618,6 +688,8 @@ void DeviceMachine::collect(TimePoint now) {
   for (auto& d : sessions_.take_datagrams()) out_.push_back(std::move(d));
   for (auto& e : sessions_.take_events()) events_.push_back(std::move(e));
   for (auto h : sessions_.take_released_sockets()) release_if_unused(h);
+  for (const auto& t : sessions_.take_ended_tokens())
+    if (!attempts_.contains(t) && !relayed_.contains(t)) router_.remove_attempt(t);
   if (stopped_) return;
   take_client_datagrams();
   for (auto& a : client_.take_answers()) {
@@ -647,6 +719,10 @@ std::optional<TimePoint> DeviceMachine::next_deadline() const {
     if (a->finished()) t = earliest(t, a->finished_at() + config_.linger);
   }
   for (const auto& c : connects_) t = earliest(t, c.deadline);
+  for (const auto& [token, r] : relayed_) {
+    t = earliest(t, r.prober.next_deadline());
+    if (r.prober.finished()) t = earliest(t, r.ended + config_.linger);
+  }
   return t;
 }
 

@@ -15,7 +15,10 @@
 // to the peer (admission.h); one beyond --max-attempts, or whose sockets would pass --max-sockets,
 // is refused as busy with a GiveUp signal (the peer fails fast instead of timing out); each attempt
 // is bounded (attempt.h: the plan's budgets, the silent peer). connect() is the initiator's side.
-// Relayed introductions wait in take_peer_info() for the relay policy that comes next.
+// A relayed introduction (the initiator found no direct path and waits at its TURN relayed
+// address) is probed from the main socket (relayed_prober.h); its session then runs toward the
+// relayed address and probes the initiator's own mapping, so that it can move the session to a
+// direct path. take_peer_info() is kept for introductions nobody else takes (none today).
 //
 // Sessions (session_host.h): a connected attempt's path carries a QUIC session at once (the
 // initiator is the client); apps use send_message/reply/send_datagram/close by ConnectionId. stop()
@@ -37,6 +40,7 @@
 #include "device/datagram_router.h"
 #include "device/device_io.h"
 #include "device/registration.h"
+#include "device/relayed_prober.h"
 #include "device/session_host.h"
 #include "device/rendezvous_client_machine.h"
 #include "nat/nat_discovery.h"
@@ -130,6 +134,7 @@ class DeviceMachine {
   void open_session(const Attempt& a, ConnectionId& out, TimePoint now);
   void on_own_socket(SocketHandle socket, const InDatagram& d, TimePoint now);
   void release_if_unused(SocketHandle h);
+  void pump_relayed(TimePoint now);
 
   DeviceConfig config_;
   RendezvousClientMachine client_;
@@ -162,6 +167,12 @@ class DeviceMachine {
   Admission admission_;
   DatagramRouter router_;
   std::map<AttemptToken, std::unique_ptr<Attempt>> attempts_;
+  struct Relayed {
+    RelayedPeerProber prober;
+    bool reported = false;
+    TimePoint ended{};
+  };
+  std::map<AttemptToken, Relayed> relayed_;
   std::map<SocketHandle, AttemptToken> socket_owner_;    // an attempt's own sockets
   std::map<SocketHandle, AttemptToken> opening_;         // OpenSockets{first} asked for an attempt
   std::set<AttemptToken> reported_;                      // attempts whose end was reported

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "wire/punch_packet.h"
+
 namespace natpunch {
 
 using std::chrono::duration_cast;
@@ -32,6 +34,8 @@ Result<ConnectionId, std::string> SessionHost::open(const SessionStart& s, TimeP
   h.quic = std::move(*created);
   h.started = now;
   h.remote = s.path.remote;
+  h.direct_probe_to = s.direct_probe_to;
+  h.next_direct_probe = now;
   // The client's Initial carries a connection ID of its own choosing: on the main socket the router
   // takes it from the path's remote address (and only from there) to this session.
   if (s.role == SessionRole::Server && s.path.socket == kMainSocket) router_.expect_session(s.path.remote, s.token);
@@ -52,16 +56,36 @@ void SessionHost::on_datagram(ConnectionId id, const SocketAddress& from, ByteVi
 }
 
 void SessionHost::on_timer(TimePoint now) {
-  for (auto& [id, h] : sessions_)
+  for (auto& [id, h] : sessions_) {
     if (auto t = h.quic->next_deadline(); t && *t <= now) after(id, h, h.quic->on_timer(now), now);
+    if (auto t = probe_due(h); t && *t <= now) probe(h, now);
+  }
   sweep(now);
 }
 
 std::optional<TimePoint> SessionHost::next_deadline() const {
   std::optional<TimePoint> t;
-  for (const auto& [id, h] : sessions_)
+  for (const auto& [id, h] : sessions_) {
     if (auto d = h.quic->next_deadline(); d && (!t || *d < *t)) t = d;
+    if (auto d = probe_due(h); d && (!t || *d < *t)) t = d;
+  }
   return t;
+}
+
+// Direct probes of a relayed session: while it is established, still on the relayed address, and
+// the budget lasts.
+std::optional<TimePoint> SessionHost::probe_due(const Hosted& h) const {
+  if (!h.direct_probe_to || h.direct_probes >= kDirectProbes || !h.quic->established() || h.quic->closed() ||
+      h.remote != h.path.remote)
+    return std::nullopt;
+  return h.next_direct_probe;
+}
+
+void SessionHost::probe(Hosted& h, TimePoint now) {
+  out_.push_back(OutDatagram{h.path.socket, *h.direct_probe_to,
+                             encode_punch(punch_packet(h.token, PunchStage::Probe, *h.direct_probe_to, ++h.direct_probes),
+                                          random_transaction_id(random_))});
+  h.next_direct_probe = now + kDirectProbeEvery;
 }
 
 // Packets out, events up, the router's connection IDs in step: after every call into a session.
@@ -134,6 +158,7 @@ void SessionHost::sweep(TimePoint now) {
     }
     router_.remove_session(it->first);
     if (h.path.socket != kMainSocket) released_.push_back(h.path.socket);
+    ended_.push_back(h.token);
     it = sessions_.erase(it);
   }
 }
@@ -198,5 +223,15 @@ void SessionHost::close_all(TimePoint now, std::string reason) {
 std::vector<OutDatagram> SessionHost::take_datagrams() { return std::exchange(out_, {}); }
 std::vector<DeviceEvent> SessionHost::take_events() { return std::exchange(events_, {}); }
 std::vector<SocketHandle> SessionHost::take_released_sockets() { return std::exchange(released_, {}); }
+std::vector<AttemptToken> SessionHost::take_ended_tokens() { return std::exchange(ended_, {}); }
+
+void SessionHost::answer_probe(ConnectionId id, SocketHandle socket, const SocketAddress& from, ByteView bytes) {
+  auto* h = find(id);
+  if (!h || h->quic->closed()) return;
+  auto probe = read_punch(bytes, h->token);
+  if (!probe) return;
+  for (const auto& a : late_probe_answers(*probe, from, from == h->quic->remote()))
+    out_.push_back(OutDatagram{socket, from, encode_punch(a, random_transaction_id(random_))});
+}
 
 }  // namespace natpunch

@@ -44,10 +44,18 @@ struct SessionStart {
   std::optional<PublicKey> peer_key;  // pinned: the handshake fails on any other
   std::chrono::milliseconds initial_rtt{100};
   std::chrono::milliseconds handshake_timeout{10'000};
+  // A relayed session (the remote is the initiator's relayed address): punch probes toward the
+  // initiator's own mapping while it runs, so that our NAT lets in a direct path the initiator may
+  // move the session to (make-before-break). At most kDirectProbes, one per kDirectProbeEvery, and
+  // none once the session has moved.
+  std::optional<SocketAddress> direct_probe_to;
 };
 
 class SessionHost {
  public:
+  static constexpr std::uint32_t kDirectProbes = 120;
+  static constexpr std::chrono::milliseconds kDirectProbeEvery{500};
+
   // `key`: this device's identity (nullptr: an ephemeral one); `random` draws connection IDs.
   SessionHost(DatagramRouter& router, const DeviceKey* key, RandomSource random, SessionPolicy policy);
 
@@ -75,6 +83,12 @@ class SessionHost {
   std::vector<DeviceEvent> take_events();
   // Sockets (not the main one) that an ended session no longer uses.
   std::vector<SocketHandle> take_released_sockets();
+  // The attempt tokens of sessions that ended (the router may forget them).
+  std::vector<AttemptToken> take_ended_tokens();
+  // A punch probe of the session's attempt arriving at `socket` from `from` (the peer looking for
+  // a path while the session runs, e.g. to move it off a relay, or its late probe): answered with
+  // an ack, and a confirm when it comes from the session's own path (wire/punch_packet.h).
+  void answer_probe(ConnectionId id, SocketHandle socket, const SocketAddress& from, ByteView bytes);
 
  private:
   struct Hosted {
@@ -89,9 +103,14 @@ class SessionHost {
     std::uint32_t path_changes = 0;
     SocketAddress remote;  // as last reported
     bool reported_closed = false;
+    std::optional<SocketAddress> direct_probe_to;
+    std::uint32_t direct_probes = 0;
+    TimePoint next_direct_probe{};
   };
   void after(ConnectionId id, Hosted& h, std::vector<OutPacket> packets, TimePoint now);
   void sweep(TimePoint now);
+  std::optional<TimePoint> probe_due(const Hosted& h) const;
+  void probe(Hosted& h, TimePoint now);
   Hosted* find(ConnectionId id);
 
   DatagramRouter& router_;
@@ -103,6 +122,7 @@ class SessionHost {
   std::vector<OutDatagram> out_;
   std::vector<DeviceEvent> events_;
   std::vector<SocketHandle> released_;
+  std::vector<AttemptToken> ended_;
 };
 
 }  // namespace natpunch
