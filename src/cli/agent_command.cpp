@@ -32,6 +32,9 @@ struct AgentOptions {
   bool allow_any = false;          // --allow-any: an open device
   int max_sprays_per_minute = 6;   // per peer
   bool no_relay = false;           // --no-relay: refuse relayed attempts (direct paths only)
+  std::size_t max_attempts = 8;    // punching at once
+  std::size_t max_sessions = 64;   // sessions at once
+  std::size_t max_sockets = 0;     // extra sockets at once (0: 4096, within the file limit)
 };
 
 class EventLog {
@@ -118,8 +121,9 @@ class AgentEvents {
     if (e.relayed) j["method"] = "relay";
     log_.emit(j, (e.relayed ? "relayed connection from '" : "connection from '") + e.peer.value +
                      "' failed: " + e.error);
-    // With a relay offered, the initiator falls back to it next: --once waits for that attempt.
-    if (o_.once && (e.relayed || !e.relay_offered)) finish_(kExitFailed);
+    // With a relay offered, the initiator falls back to it next, and a superseded attempt has a newer
+    // one running: --once waits for those.
+    if (o_.once && !e.superseded && (e.relayed || !e.relay_offered)) finish_(kExitFailed);
   }
   void on(const SessionEstablishedEvent&) {}
   void on(const MessageEvent& e) {
@@ -227,7 +231,12 @@ int run_agent(AgentOptions o) {
   c.session.idle_timeout = milliseconds(static_cast<long long>(o.idle_s * 1000));
   c.session.handshake_timeout = milliseconds(10000);
   c.session.echo = true;
-  if (o.once) c.max_attempts = 1;
+  c.max_attempts = o.once ? 1 : o.max_attempts;
+  c.max_sessions = o.once ? 1 : o.max_sessions;
+  // Each socket is a file: stay 64 below the limit (the main socket, logs, the port mapper's own).
+  auto files = raise_file_limit();
+  auto room = files > 128 ? files - 64 : 64;
+  c.max_sockets = std::min(o.max_sockets ? o.max_sockets : c.max_sockets, room);
   DeviceMachine machine(c);
   int rc = kExitOk;
   DeviceLoopOptions lo;
@@ -279,13 +288,26 @@ Runner add_agent_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--no-relay", o->no_relay,
                 "Refuse relayed attempts (an initiator that found no direct path and waits at a TURN relay)");
+  cmd->add_option("--max-attempts", o->max_attempts,
+                  "Connection attempts punched at once; one more is turned away at once (a 'busy' event; the "
+                  "peer is told and fails fast)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--max-sessions", o->max_sessions, "Sessions open at once; one more is turned away as busy")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  cmd->add_option("--max-sockets", o->max_sockets,
+                  "Extra sockets open at once (a birthday listener opens --ports of them); an attempt that would "
+                  "pass it is turned away as busy, never run with fewer. Default 4096, within the open-file limit")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_flag("--once", o->once, "Exit after the first connection attempt and its session (exit 1 if it failed)");
   cmd->add_flag("--json", o->json,
                 "One JSON object per event: registered (mapped, nat, port_mapping{protocol, external, lifetime_s} or "
                 "null, port_mapping_note), connected (method: direct, port-mapped, simultaneous, birthday-*, relay), "
                 "upgraded (a relayed session moved to a direct path: from, remote, after_ms), message, closed (reason, "
                 "datagrams{received, duplicates, missing}, path_changes, "
-                "established, peer_authenticated, handshake_ms, session_ms), failed, refused, rate-limited, "
+                "established, peer_authenticated, handshake_ms, session_ms), failed, refused, rate-limited, busy (peer, "
+                "reason: attempts, sessions or sockets at their limit), re-registered (mapped, down_ms), "
                 "mapping-changed, error");
   cmd->footer("Example:\n  natpunch agent --server 203.0.113.1:3478 --id home --allow phone --json");
   return [o] { return run_agent(*o); };

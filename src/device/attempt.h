@@ -44,6 +44,12 @@ class Attempt {
   void on_timer(TimePoint now);
   // Ends it from outside (its sockets could not be opened; the device stops).
   void fail(std::string why, TimePoint now);
+  // The peer started a newer attempt: it has given this one up.
+  void supersede(TimePoint now) {
+    superseded_ = true;
+    fail("superseded: the peer started a new attempt", now);
+  }
+  bool superseded() const { return superseded_; }
 
   std::optional<TimePoint> next_deadline() const;
   std::vector<OutDatagram> take_datagrams();  // OutDatagram::socket is a SocketHandle
@@ -85,6 +91,7 @@ class Attempt {
   bool started_ = false;
   bool finished_ = false;
   bool silent_ = false;
+  bool superseded_ = false;
   TimePoint finished_at_{};
 };
 

@@ -47,6 +47,7 @@ struct DeviceConfig {
   std::optional<Method> forced;  // only this method (tests, the lab grid)
   AttemptTiming attempt_timing;
   std::size_t max_attempts = 8;    // punching at once; one more is told "busy"
+  std::size_t max_sessions = 64;   // sessions at once (closing ones excluded); one more is told "busy"
   // Extra sockets at once (attempts and discovery). A plan with a birthday step in which this side
   // listens opens its N (256) sockets when the attempt starts: 4,096 leave room for --max-attempts
   // such attempts and discovery. The driver caps it by the file descriptor limit.

@@ -90,6 +90,7 @@ struct AttemptFailedEvent {
   bool silent_peer = false;  // ended because nothing came from the peer (attempt.h)
   bool relayed = false;      // a relayed attempt (the initiator's relayed address never answered)
   bool relay_offered = false;  // the server offered a relay: the initiator falls back to it next
+  bool superseded = false;     // the peer started a newer attempt (it had given this one up)
 };
 
 // Sessions (device/session_host.h): a QUIC connection (TLS 1.3, the peer's key pinned) on a path.

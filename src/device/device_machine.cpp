@@ -360,8 +360,19 @@ void DeviceMachine::on_introduction(PeerInfo info, TimePoint now) {
     return;
   }
   if (admitted->peer_key) info.peer_key = admitted->peer_key;  // the pinned key, for the session
+  // An initiator asks again only once its own attempt has ended (connect's next attempt, or its
+  // relayed one): what this device still runs for that peer is for nobody now. It ends, and makes
+  // room for the new one.
+  for (auto& [token, a] : attempts_)
+    if (!a->finished() && !a->info().initiator && a->info().peer.value == info.peer.value) a->supersede(now);
+  pump_attempts(now);
   if (active_attempts() >= config_.max_attempts) {
     refuse_busy(info, "busy: " + std::to_string(active_attempts()) + " attempts in progress", false, now);
+    return;
+  }
+  // Every attempt that succeeds becomes a session: attempts count toward the session limit too.
+  if (sessions_.open_sessions() + active_attempts() >= config_.max_sessions) {
+    refuse_busy(info, "busy: " + std::to_string(sessions_.open_sessions()) + " sessions open", false, now);
     return;
   }
   if (info.peer_relayed) {
@@ -494,7 +505,7 @@ void DeviceMachine::pump_attempts(TimePoint now) {
                                       o.remote, o.elapsed, o.probes_sent, o.rtt});
       } else
         events_.push_back(AttemptFailedEvent{a.info().peer, token, a.info().initiator, o.error, o.elapsed, a.silent(),
-                                             false, a.info().turn.has_value()});
+                                             false, a.info().turn.has_value(), a.superseded()});
       // Its other sockets' mappings are no longer needed.
       std::vector<SocketHandle> spare;
       for (auto h : a.sockets())

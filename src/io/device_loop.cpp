@@ -1,5 +1,7 @@
 #include "io/device_loop.h"
 
+#include <sys/resource.h>
+
 #include <array>
 #include <type_traits>
 
@@ -11,6 +13,17 @@ namespace natpunch {
 using asio::ip::udp;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
+
+std::size_t raise_file_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit raised = r;
+    raised.rlim_cur = r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) r = raised;
+  }
+  return r.rlim_cur == RLIM_INFINITY ? std::size_t{1} << 20 : static_cast<std::size_t>(r.rlim_cur);
+}
 
 DeviceLoop::DeviceLoop(asio::io_context& io, DeviceMachine& machine, udp::socket& main, DeviceLoopOptions options)
     : io_(io), machine_(machine), main_(main), options_(std::move(options)), wake_(io) {}

@@ -31,6 +31,10 @@ struct DeviceLoopOptions {
   std::function<void(const DeviceEvent&)> on_event;
 };
 
+// Raises this process's open-file limit to its hard limit (a birthday listener opens hundreds of
+// sockets) and returns the soft limit now in force.
+std::size_t raise_file_limit();
+
 class DeviceLoop {
  public:
   DeviceLoop(asio::io_context& io, DeviceMachine& machine, asio::ip::udp::socket& main, DeviceLoopOptions options);

@@ -255,5 +255,30 @@ TEST(DeviceAttempts, APinnedKeyThatDiffersRefusesTheIntroductionBeforeAnythingIs
   EXPECT_EQ(home.host->datagrams_sent(), sent_before);  // not a packet toward alice (nor the server)
 }
 
+TEST(DeviceAttempts, ANewAttemptFromThePeerSupersedesItsOldOne) {
+  Devices w(test::test_seed("attempts-supersede"));
+  // One attempt at a time: the old one must make room, not make the peer wait or be turned away.
+  auto& home = w.add("home", "port-restricted-cone", [](DeviceConfig& c) {
+    c.admission.allow_any = true;
+    c.max_attempts = 1;
+  });
+  auto& phone = w.add("phone", "symmetric-random");
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return w.all_registered(); }));
+  // The phone asks, then goes quiet (its first attempt is lost to it), then asks again.
+  phone.machine->connect(home.config.id, w.now());
+  phone.host->flush();
+  phone.paused = true;
+  ASSERT_TRUE(w.run_until(w.now() + 2s, [&] { return home.machine->active_attempts() == 1; }));
+  w.run_until(w.now() + 2s);
+  phone.paused = false;
+  phone.machine->connect(home.config.id, w.now());
+  ASSERT_TRUE(w.run_until(w.now() + 60s, [&] { return !home.events<ConnectedEvent>().empty(); }));
+  auto failed = home.events<AttemptFailedEvent>();
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_TRUE(failed[0].second.superseded) << failed[0].second.error;
+  EXPECT_TRUE(home.events<AttemptBusyEvent>().empty());
+  EXPECT_LT(failed[0].first, home.events<ConnectedEvent>()[0].first);
+}
+
 }  // namespace
 }  // namespace natpunch
