@@ -293,6 +293,8 @@ int run(const fs::path& root) {
   write(handler_dir, "conversation-allow-list.bin", allow.bytes);
 
   write_rendezvous_client_seeds(root / "rendezvous_client");
+  // The same conversations reach a whole device (fuzz_device_machine frames them alike).
+  write_rendezvous_client_seeds(root / "device_machine");
 
   std::printf("seeds written under %s\n", root.string().c_str());
   return 0;
