@@ -126,6 +126,11 @@ class AgentEvents {
     if (o_.once && !e.superseded && (e.relayed || !e.relay_offered)) finish_(kExitFailed);
   }
   void on(const SessionEstablishedEvent&) {}
+  // The initiator's side (the agent never connects).
+  void on(const IntroducedEvent&) {}
+  void on(const ConnectFailedEvent&) {}
+  void on(const UpgradedEvent&) {}
+  void on(const UpgradeFailedEvent&) {}
   void on(const MessageEvent& e) {
     log_.emit({{"event", "message"}, {"peer", e.peer.value}, {"bytes", e.data.size()}},
               "echoed " + std::to_string(e.data.size()) + " bytes from '" + e.peer.value + "'");

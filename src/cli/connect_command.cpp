@@ -5,12 +5,14 @@
 #include "cli/common.h"
 #include "cli/device.h"
 #include "cli/punch_options.h"
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "device/device_machine.h"
+#include "io/device_loop.h"
 #include "io/endpoint.h"
-#include "io/relay_fallback.h"
-#include "io/session_runner.h"
-#include "io/socket_path.h"
-#include "io/upgrade_path.h"
-#include "io/traversal.h"
+#include "session/datagram_count.h"
+#include "wire/escape.h"
 
 namespace natpunch::cli {
 
@@ -35,243 +37,274 @@ struct ConnectOptions {
   bool no_upgrade = false;  // --no-upgrade: a relayed session stays relayed
 };
 
-struct ConnectReport {
-  bool ok = false;
-  int exit_code = kExitFailed;
-  nlohmann::json j;
-  std::string human;
-};
-
 nlohmann::json key_json(const std::optional<PublicKey>& k) {
   return k ? nlohmann::json(to_hex(*k)) : nlohmann::json(nullptr);
 }
 
-struct SessionContext {
-  const ConnectOptions* o = nullptr;
-  const DeviceKey* key = nullptr;
-  std::optional<PublicKey> pinned;
-  steady_clock::time_point start, deadline;
-  std::uint64_t packets = 0;  // before the session
-  UpgradePath* upgrade = nullptr;  // a relayed session that keeps probing for a direct path
-  std::optional<std::chrono::microseconds> rtt;  // the punch's measured round trip (direct paths)
+std::string address_text(asio::io_context& io, const asio::ip::udp::endpoint& server, const SocketAddress& local) {
+  // A socket bound to the wildcard address: the source address the host uses toward the server.
+  if (local.ip_string() == "0.0.0.0" || local.ip_string() == "::") return local_toward(io, server, local.port);
+  return local.to_string();
+}
+
+// The initiator's exchange, driven by the device's events (an application on the device runtime):
+// once the session is up, one message and its echo (--message), then the hold (--hold: keepalives,
+// numbered DATAGRAMs) and the close. Builds the report as it goes; `done` ends the run.
+class ConnectApp {
+ public:
+  ConnectApp(const ConnectOptions& o, DeviceMachine& m, asio::io_context& io, asio::ip::udp::endpoint server,
+             std::optional<PublicKey> pinned, std::function<void()> done)
+      : o_(o), m_(m), io_(io), server_(server), pinned_(pinned), done_(std::move(done)), timer_(io), datagrams_(io) {
+    j_ = {{"ok", false}, {"peer", o.peer}, {"attempts", 0}, {"packets_sent", 0}, {"nat", {{"self", nullptr}, {"peer", nullptr}}}};
+  }
+
+  void operator()(const DeviceEvent& e) {
+    std::visit([this](const auto& x) { on(x); }, e);
+  }
+  void set_sent(std::uint64_t n) { j_["packets_sent"] = n; }
+
+  // The report; `exit` is the command's status.
+  nlohmann::json& json() { return j_; }
+  const std::string& human() const { return human_; }
+  int exit_code() const { return exit_; }
+  bool ok() const { return exit_ == kExitOk; }
+  void timed_out(const std::string& why) {
+    if (!ended_) end_with(why);
+  }
+
+ private:
+  void end_with(std::string error) {
+    if (ended_) return;
+    ended_ = true;
+    if (!error.empty()) {
+      j_["ok"] = false;
+      j_["error"] = error;
+      human_ = "natpunch: could not connect to '" + o_.peer + "': " + error;
+      exit_ = kExitFailed;
+    } else {
+      j_["ok"] = true;
+      exit_ = kExitOk;
+    }
+    j_["elapsed_ms"] = since_start().count();
+    timer_.cancel();
+    datagrams_.cancel();
+    done_();
+  }
+  std::chrono::milliseconds since_start() const {
+    return std::chrono::duration_cast<milliseconds>(steady_clock::now() - start_);
+  }
+
+  void on(const RegisteredEvent& e) {
+    j_["nat"]["self"] = nat_json(e.nat);
+    j_["port_mapping"] = port_mapping_json(e.port_mapping);
+  }
+  void on(const RegistrationFailedEvent& e) {
+    if (!e.registered_before) end_with(e.error);
+  }
+  void on(const IntroducedEvent& e) {
+    if (e.relayed) return;
+    j_["attempts"] = e.attempt;
+    j_["nat"]["peer"] = nat_json(e.peer_nat);
+    j_["relay_offered"] = e.relay_offered ? nlohmann::json(e.relay_offered->to_string()) : nlohmann::json(nullptr);
+    peer_key_info_ = e.peer_key;
+  }
+  void on(const AttemptFailedEvent& e) {
+    if (!e.initiator) return;
+    last_direct_error_ = e.error;
+    if (!o_.json) std::cerr << "  attempt failed: " << escape_for_display(e.error) << std::endl;
+  }
+  void on(const ConnectFailedEvent& e) {
+    j_["attempts"] = e.attempts;
+    end_with(e.error);
+  }
+  void on(const ConnectedEvent& e) {
+    if (!e.initiator) return;
+    connection_ = e.connection;
+    connected_at_ = steady_clock::now();
+    relayed_ = e.relayed;
+    j_["attempts"] = e.attempts;
+    j_["remote"] = e.remote.to_string();
+    if (e.relayed) {
+      auto server = e.relay_server ? e.relay_server->to_string() : std::string();
+      j_.update({{"method", "relay"},
+                 {"local", e.local.to_string()},
+                 {"public", nullptr},
+                 {"relay", e.local.to_string()},
+                 {"relay_server", server},
+                 {"relay_ms", e.elapsed.count()},
+                 {"direct_error", o_.relay_only ? nlohmann::json(nullptr) : nlohmann::json(last_direct_error_)}});
+      human_ = "connected to '" + o_.peer + "' through the relay " + server + "\n  path: relayed address " +
+               e.local.to_string() + " <-> " + e.remote.to_string() +
+               (o_.relay_only ? std::string() : "\n  no direct path: " + last_direct_error_);
+      if (!o_.no_upgrade) j_["upgrade"] = nullptr;
+    } else {
+      auto local = address_text(io_, server_, e.local);
+      j_.update({{"method", to_string(e.method)},
+                 {"local", local},
+                 {"public", e.self_public ? nlohmann::json(e.self_public->to_string()) : nlohmann::json(nullptr)},
+                 {"relay", nullptr},
+                 {"punch_ms", e.elapsed.count()},
+                 {"punch_rtt_ms", e.rtt ? nlohmann::json(static_cast<double>(e.rtt->count()) / 1000.0)
+                                        : nlohmann::json(nullptr)},
+                 {"probes_sent", e.probes_sent}});
+      human_ = "connected to '" + o_.peer + "' by " + std::string(to_string(e.method)) + "\n  path: " + local +
+               " <-> " + e.remote.to_string() + "\n  punching took " + std::to_string(e.elapsed.count()) + " ms, " +
+               std::to_string(e.probes_sent) + " probes";
+    }
+    if (!e.connection) return;  // the session could not start: its SessionClosedEvent follows
+    // The handshake and the echo are bounded by what is left of --timeout (at least 1 s, at most 15 s).
+    auto left = std::clamp(std::chrono::duration_cast<milliseconds>(deadline_ - steady_clock::now()), milliseconds(1000),
+                           milliseconds(15000));
+    arm(left, [this] {
+      if (!holding_ && !closing_) close_with("no echo from the peer: timed out");
+    });
+  }
+  void on(const SessionEstablishedEvent& e) {
+    if (e.connection != connection_) return;
+    established_ = true;
+    j_["session"] = {{"protocol", "QUIC v1, TLS 1.3"},
+                     {"established", true},
+                     {"peer_authenticated", e.peer_authenticated},
+                     {"pinned_key", key_json(pinned_key_used())},
+                     {"pinned_from", pinned_ ? "--peer-key" : (e.peer_authenticated ? "peer-info" : "none")},
+                     {"peer_key", key_json(e.peer_key)},
+                     {"handshake_ms", e.handshake.count()}};
+    peer_authenticated_ = e.peer_authenticated;
+    peer_cert_key_ = e.peer_key;
+    if (o_.message.empty()) return hold();
+    auto s = m_.send_message(connection_, as_bytes(o_.message), steady_clock::now());
+    if (!s) return close_with(s.error());
+    stream_ = *s;
+  }
+  void on(const MessageEvent& e) {
+    if (e.connection != connection_ || !stream_ || e.stream != *stream_ || reply_) return;
+    reply_ = std::string(reinterpret_cast<const char*>(e.data.data()), e.data.size());
+    j_["reply"] = *reply_;
+    hold();
+  }
+  void on(const SessionDatagramEvent&) {}
+  void on(const PathChangedEvent&) {}
+  void on(const UpgradedEvent& e) {
+    if (e.connection != connection_) return;
+    j_["upgrade"] = {{"method", "direct"},
+                     {"remote", e.remote.to_string()},
+                     {"after_ms", e.after.count()},
+                     {"probes_sent", e.probes_sent}};
+    human_ += "\n  upgraded to a direct path (" + e.remote.to_string() + ") after " + std::to_string(e.after.count()) +
+              " ms; the relay carried the session until then";
+  }
+  void on(const UpgradeFailedEvent& e) {
+    if (e.connection == connection_) j_["upgrade_error"] = e.error;
+  }
+  void on(const SessionClosedEvent& e) {
+    if (!e.initiator || (connection_ && e.connection != connection_) || ended_) return;
+    if (e.connection == 0 && connection_ == 0 && !j_.contains("method")) return;
+    if (!j_.contains("session"))
+      j_["session"] = {{"protocol", "QUIC v1, TLS 1.3"},
+                       {"established", e.established},
+                       {"peer_authenticated", e.peer_authenticated},
+                       {"pinned_key", key_json(pinned_key_used())},
+                       {"pinned_from", pinned_ ? "--peer-key" : "none"},
+                       {"peer_key", nullptr},
+                       {"handshake_ms", e.handshake.count()}};
+    if (o_.datagrams > 0) j_["session"]["datagrams"] = {{"sent", sent_.sent}, {"refused", sent_.refused}};
+    if (!e.established) return end_with("QUIC handshake failed: " + (close_reason_.empty() ? e.reason : close_reason_));
+    if (!o_.message.empty() && !reply_)
+      return end_with(close_reason_.rfind("no echo", 0) == 0 ? close_reason_ : "no echo from the peer: " + e.reason);
+    if (!close_reason_.empty() && !holding_) return end_with(close_reason_);
+    if (o_.hold_s > 0) j_["hold_ended"] = hold_over_ ? std::string("hold over") : e.reason;
+    human_ += peer_authenticated_
+                  ? "\n  session: QUIC + TLS 1.3, peer authenticated by its key " +
+                        (peer_cert_key_ ? to_hex(*peer_cert_key_).substr(0, 16) : std::string()) + "…"
+                  : "\n  session: QUIC + TLS 1.3, encrypted but NOT authenticated (the peer has no key "
+                    "bound to its ID; pin one with --peer-key)";
+    if (reply_) human_ += "\n  echo: \"" + escape_for_display(*reply_, kMaxSessionMessage) + "\"";
+    j_["elapsed_ms"] = since_start().count();
+    human_ += "\n  total " + std::to_string(since_start().count()) + " ms, attempt " +
+              std::to_string(j_["attempts"].get<int>());
+    end_with("");
+  }
+  void on(const AttemptRefusedEvent&) {}
+  void on(const AttemptBusyEvent&) {}
+  void on(const ReRegisteredEvent&) {}
+  void on(const MappingChangedEvent&) {}
+  void on(const UnauthenticatedPeerInfoEvent&) {}
+
+  std::optional<PublicKey> pinned_key_used() const { return pinned_ ? pinned_ : peer_key_info_; }
+
+  // The exchange is done: close now, or hold the session open first.
+  void hold() {
+    timer_.cancel();
+    if (o_.hold_s <= 0) return close_with("");
+    holding_ = true;
+    arm(milliseconds(static_cast<long long>(o_.hold_s * 1000)), [this] {
+      hold_over_ = true;
+      close_with("");
+    });
+    if (o_.datagrams > 0) {
+      stream_from_ = steady_clock::now();
+      send_datagrams();
+    }
+  }
+  void send_datagrams() {
+    if (closing_ || ended_) return;
+    auto now = steady_clock::now();
+    auto interval = milliseconds(o_.datagram_interval_ms);
+    std::uint64_t done = sent_.sent + sent_.refused;
+    while (done < o_.datagrams && now >= stream_from_ + interval * done) {
+      if (m_.send_datagram(connection_, numbered_datagram(done), now)) ++sent_.sent;
+      else ++sent_.refused;
+      ++done;
+    }
+    if (done >= o_.datagrams) return;
+    datagrams_.expires_at(stream_from_ + interval * done);
+    datagrams_.async_wait([this](const asio::error_code& ec) {
+      if (!ec) send_datagrams();
+    });
+  }
+  void close_with(std::string why) {
+    if (closing_) return;
+    closing_ = true;
+    close_reason_ = std::move(why);
+    datagrams_.cancel();
+    m_.close(connection_, steady_clock::now());
+  }
+  template <class F>
+  void arm(milliseconds after, F f) {
+    timer_.expires_after(after);
+    timer_.async_wait([this, f](const asio::error_code& ec) {
+      if (!ec && !ended_) f();
+    });
+  }
+
+  const ConnectOptions& o_;
+  DeviceMachine& m_;
+  asio::io_context& io_;
+  asio::ip::udp::endpoint server_;
+  std::optional<PublicKey> pinned_;
+  std::optional<PublicKey> peer_key_info_;
+  std::function<void()> done_;
+  asio::steady_timer timer_, datagrams_;
+  nlohmann::json j_;
+  std::string human_;
+  int exit_ = kExitFailed;
+  bool ended_ = false;
+  steady_clock::time_point start_ = steady_clock::now();
+  steady_clock::time_point deadline_ = start_ + milliseconds(static_cast<long long>(o_.timeout_s * 1000));
+  steady_clock::time_point connected_at_{};
+  steady_clock::time_point stream_from_{};
+  ConnectionId connection_ = 0;
+  bool relayed_ = false;
+  bool established_ = false;
+  bool peer_authenticated_ = false;
+  std::optional<PublicKey> peer_cert_key_;
+  std::optional<std::int64_t> stream_;
+  std::optional<std::string> reply_;
+  bool holding_ = false, hold_over_ = false, closing_ = false;
+  std::string close_reason_;
+  std::string last_direct_error_ = "no attempt made";
+  DatagramCount sent_;
 };
-
-// The QUIC session (TLS 1.3) on the path found, direct or relayed: the peer must prove it holds the
-// key its ID is bound to (from the peer-info, or --peer-key), or the handshake fails: never a
-// plaintext path. Completes `rep` (the path's fields are in it already).
-asio::awaitable<ConnectReport> run_session(ConnectReport rep, DatagramPath& path, SocketAddress remote, PeerInfo info,
-                                           SessionContext c) {
-  const auto& o = *c.o;
-  SessionOptions sopt;
-  sopt.key = c.key;
-  sopt.peer_key = c.pinned ? c.pinned : info.peer_key;
-  auto left = std::max(milliseconds(1000), std::chrono::duration_cast<milliseconds>(c.deadline - steady_clock::now()));
-  // The handshake starts from the round trip the punch measured, and may use what is left of the
-  // --timeout budget (retransmitting within it) rather than a fixed 5 s, which loss outlasts.
-  sopt.initial_rtt = initial_rtt_for(c.rtt, sopt.initial_rtt);
-  sopt.handshake_timeout = std::min(left, milliseconds(15000));
-  std::optional<std::string> message;
-  if (!o.message.empty()) message = o.message;
-  if (o.hold_s > 0) {
-    // Held open like an agent's session: a keepalive after each second of quiet, given up after
-    // 5 s without a word from the peer.
-    sopt.keepalive = milliseconds(1000);
-    sopt.idle_timeout = milliseconds(5000);
-    sopt.datagrams = o.datagrams;
-    sopt.datagram_interval = milliseconds(o.datagram_interval_ms);
-  }
-  if (c.upgrade) {
-    sopt.direct_path = [u = c.upgrade] { return u->direct(); };
-    sopt.on_upgraded = [u = c.upgrade] { u->retire_relay(); };
-  }
-  auto session = co_await run_client_session(path, remote, info.token, sopt, message,
-                                             std::min(left, milliseconds(15000)),
-                                             milliseconds(static_cast<long long>(o.hold_s * 1000)));
-  auto packets = c.packets + session.summary.packets_sent;
-  rep.j["packets_sent"] = packets;
-  rep.j["session"] = {{"protocol", "QUIC v1, TLS 1.3"},
-                      {"established", session.summary.established},
-                      {"peer_authenticated", session.summary.peer_authenticated},
-                      {"pinned_key", key_json(sopt.peer_key)},
-                      {"pinned_from", c.pinned ? "--peer-key" : (info.peer_key ? "peer-info" : "none")},
-                      {"peer_key", key_json(session.summary.peer_certificate_key)},
-                      {"handshake_ms", session.summary.handshake.count()}};
-  if (c.upgrade) {
-    rep.j["upgrade"] = session.upgraded_to
-                           ? nlohmann::json{{"method", "direct"},
-                                            {"remote", session.upgraded_to->to_string()},
-                                            {"after_ms", session.upgraded_after.count()},
-                                            {"probes_sent", c.upgrade->probes_sent()}}
-                           : nlohmann::json(nullptr);
-    if (!session.upgraded_to && !session.upgrade_error.empty()) rep.j["upgrade_error"] = session.upgrade_error;
-    if (session.upgraded_to)
-      rep.human += "\n  upgraded to a direct path (" + session.upgraded_to->to_string() + ") after " +
-                   std::to_string(session.upgraded_after.count()) + " ms; the relay carried the session until then";
-  }
-  if (o.datagrams > 0)
-    rep.j["session"]["datagrams"] = {{"sent", session.summary.datagrams.sent},
-                                     {"refused", session.summary.datagrams.refused}};
-  rep.j["elapsed_ms"] = std::chrono::duration_cast<milliseconds>(steady_clock::now() - c.start).count();
-  if (!session.error.empty()) {
-    rep.j["ok"] = false;
-    rep.j["error"] = session.error;
-    rep.human = "natpunch: could not connect to '" + o.peer + "': " + session.error;
-    co_return rep;
-  }
-  rep.human += session.summary.peer_authenticated
-                   ? "\n  session: QUIC + TLS 1.3, peer authenticated by its key " +
-                         to_hex(*session.summary.peer_certificate_key).substr(0, 16) + "…"
-                   : "\n  session: QUIC + TLS 1.3, encrypted but NOT authenticated (the peer has no key "
-                     "bound to its ID; pin one with --peer-key)";
-  if (session.reply) {
-    rep.j["reply"] = *session.reply;
-    rep.human += "\n  echo: \"" + *session.reply + "\"";
-  }
-  if (o.hold_s > 0) rep.j["hold_ended"] = session.hold_ended;
-  rep.ok = true;
-  rep.exit_code = kExitOk;
-  rep.human += "\n  total " + std::to_string(rep.j["elapsed_ms"].get<long long>()) + " ms, " +
-               std::to_string(packets) + " packets, attempt " + std::to_string(rep.j["attempts"].get<int>());
-  co_return rep;
-}
-
-asio::awaitable<ConnectReport> run(Device& d, const ConnectOptions& o, const PunchTuning& tuning,
-                                   std::optional<Method> method, std::optional<PublicKey> pinned) {
-  ConnectReport rep;
-  auto start = steady_clock::now();
-  auto deadline = start + milliseconds(static_cast<long long>(o.timeout_s * 1000));
-  rep.j = {{"ok", false}, {"peer", o.peer}, {"attempts", 0}, {"packets_sent", 0}};
-  auto fail_with = [&](std::string why) {
-    rep.j["error"] = why;
-    rep.j["elapsed_ms"] = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count();
-    rep.human = "natpunch: could not connect to '" + o.peer + "': " + why;
-    return rep;
-  };
-
-  auto reg = co_await discover_and_register(d, o.device);
-  rep.j["nat"] = {{"self", nat_json(d.nat)}, {"peer", nullptr}};
-  if (!reg) co_return fail_with(reg.error());
-  auto peer_id = make_device_id(IdKind::Unspecified, o.peer);
-  if (!peer_id) {
-    rep.exit_code = kExitUsage;
-    co_return fail_with("--peer '" + o.peer + "' is not a valid ID");
-  }
-
-  rep.j["port_mapping"] = port_mapping_json(d);
-  TraversalOptions topt;
-  topt.self_port_mapped = registered_port_mapping(d);
-  topt.tuning = tuning;
-  topt.method = method;
-  // Punching leaves the relay time to work in, when it may be needed.
-  auto relay_reserve = o.no_relay ? milliseconds(0) : std::min(milliseconds(8000), std::chrono::duration_cast<milliseconds>(deadline - start) / 3);
-  topt.deadline = deadline - relay_reserve;
-  if (!o.json) topt.on_progress = [](const std::string& line) { std::cerr << "\r  " << line << "\033[K" << std::flush; };
-
-  std::uint64_t packets = 0;
-  std::string last_error = "no attempt made";
-  std::optional<PeerInfo> last_info;  // of the last attempt the server introduced
-  SessionContext ctx{&o, d.key.get(), pinned, start, deadline, 0};
-  // 1. Direct paths (unless --relay-only), each attempt from the connect request.
-  for (int attempt = 1; attempt <= o.attempts && steady_clock::now() < deadline; ++attempt) {
-    rep.j["attempts"] = attempt;
-    // A named request: GCC 12 destroys braced temporaries inside co_await expressions twice.
-    const ConnectRequest request{d.id, *peer_id};
-    auto info = co_await d.client->connect(request);
-    packets += static_cast<std::uint64_t>(d.client->last_sends());
-    if (!info) {
-      last_error = info.error().message();
-      // The server's refusal (unknown or expired peer) will not change by retrying.
-      if (info.error().kind == ClientError::Kind::Rejected) break;
-      continue;
-    }
-    rep.j["relay_offered"] = info->turn ? nlohmann::json(info->turn->server.to_string()) : nlohmann::json(nullptr);
-    rep.j["nat"]["peer"] = nat_json(info->peer_nat);
-    last_info = *info;
-    if (o.relay_only) {
-      last_error = "--relay-only";
-      break;
-    }
-    auto path = co_await punch_path(*d.client, d.id, d.nat, d.mapped, *info, topt);
-    if (!o.json) std::cerr << "\r\033[K" << std::flush;
-    packets += path.packets_sent;
-    rep.j["packets_sent"] = packets;
-    if (!path.outcome.ok) {
-      last_error = path.outcome.error;
-      if (!path.plan.hopeless.empty()) break;  // no method can work for this pair: fail fast
-      // With a relay offered, one full attempt is enough: the relayed session keeps probing for
-      // a direct path and moves to it when one opens (make-before-break).
-      if (!o.no_relay && info->turn) break;
-      continue;
-    }
-    auto& sock = path_socket(path, *d.client);
-    auto local_port = sock.local_endpoint().port();
-    auto local = local_toward(static_cast<asio::io_context&>(sock.get_executor().context()), d.client->server(), local_port);
-    rep.j.update({{"ok", true},
-                  {"method", to_string(path.outcome.method)},
-                  {"local", local},
-                  {"remote", path.outcome.remote.to_string()},
-                  {"public", path.outcome.self_public.port ? nlohmann::json(path.outcome.self_public.to_string()) : nlohmann::json(nullptr)},
-                  {"relay", nullptr},
-                  {"punch_ms", path.outcome.elapsed.count()},
-                  {"punch_rtt_ms", path.outcome.rtt ? nlohmann::json(static_cast<double>(path.outcome.rtt->count()) / 1000.0)
-                                                     : nlohmann::json(nullptr)},
-                  {"probes_sent", path.outcome.probes_sent}});
-    rep.human = "connected to '" + o.peer + "' by " + std::string(to_string(path.outcome.method)) + "\n  path: " +
-                local + " <-> " + path.outcome.remote.to_string() +
-                "\n  punching took " + std::to_string(path.outcome.elapsed.count()) + " ms, " +
-                std::to_string(path.outcome.probes_sent) + " probes";
-    SocketPath direct(sock);
-    ctx.packets = packets;
-    ctx.rtt = path.outcome.rtt;
-    co_return co_await run_session(std::move(rep), direct, path.outcome.remote, *info, ctx);
-  }
-  rep.j["packets_sent"] = packets;
-  // 2. The relay, only when no direct path was found (or asked for with --relay-only) and the
-  //    server offered one.
-  if (!o.no_relay && last_info && last_info->turn && steady_clock::now() < deadline) {
-    if (!o.json) std::cerr << "  no direct path (" << last_error << "); relaying through "
-                           << last_info->turn->server.to_string() << std::endl;
-    auto relayed = co_await open_relayed_path(*d.client, d.id, *last_info, deadline);
-    packets += relayed.packets_sent;
-    rep.j["packets_sent"] = packets;
-    if (!relayed.error.empty()) {
-      co_return fail_with(o.relay_only ? relayed.error : last_error + "; then the relay failed: " + relayed.error);
-    }
-    rep.j.update({{"ok", true},
-                  {"method", "relay"},
-                  {"local", relayed.relayed.to_string()},
-                  {"remote", relayed.remote.to_string()},
-                  {"public", nullptr},
-                  {"relay", relayed.relayed.to_string()},
-                  {"relay_server", last_info->turn->server.to_string()},
-                  {"relay_ms", relayed.elapsed.count()},
-                  {"direct_error", o.relay_only ? nlohmann::json(nullptr) : nlohmann::json(last_error)}});
-    rep.human = "connected to '" + o.peer + "' through the relay " + last_info->turn->server.to_string() +
-                "\n  path: relayed address " + relayed.relayed.to_string() + " <-> " + relayed.remote.to_string() +
-                (o.relay_only ? std::string() : "\n  no direct path: " + last_error);
-    ctx.packets = packets;
-    if (o.no_upgrade) {
-      auto result = co_await run_session(std::move(rep), *relayed.path, relayed.remote, relayed.info, ctx);
-      relayed.path->close();
-      co_return result;
-    }
-    // While relayed, the main socket keeps probing the peer's mapping (and LAN addresses) for a
-    // direct path; the session moves there make-before-break once the peer answers.
-    DirectProbing probing;
-    probing.token = relayed.info.token;
-    probing.candidates.push_back(last_info->peer_mapped);
-    for (const auto& l : last_info->peer_locals)
-      if (l.family == last_info->peer_mapped.family && probing.candidates.size() < 4) probing.candidates.push_back(l);
-    UpgradePath upgrade(*relayed.path, d.client->socket(), probing);
-    ctx.upgrade = &upgrade;
-    auto result = co_await run_session(std::move(rep), upgrade, relayed.remote, relayed.info, ctx);
-    co_await upgrade.stop();
-    relayed.path->close();
-    co_return result;
-  }
-  if (o.relay_only && last_info && !last_info->turn) last_error = "the rendezvous server offers no relay (--relay-only)";
-  co_return fail_with(last_error);
-}
 
 int run_connect(const ConnectOptions& o) {
   auto tuning = to_tuning(o.punch);
@@ -294,17 +327,73 @@ int run_connect(const ConnectOptions& o) {
                                       " and --datagram-interval 1..10000 ms", kExitUsage);
   if (o.no_relay && o.relay_only)
     return report_failure(o.json, "--no-relay and --relay-only exclude each other", kExitUsage);
+  auto peer_id = make_device_id(IdKind::Unspecified, o.peer);
+  if (!peer_id) return report_failure(o.json, "--peer '" + o.peer + "' is not a valid ID", kExitUsage);
   asio::io_context io;
-  auto d = open_device(io, o.device);
+  auto d = open_device_setup(io, o.device);
   if (!d) {
     bool usage = d.error().rfind("usage: ", 0) == 0;
     return report_failure(o.json, usage ? d.error().substr(7) : d.error(), usage ? kExitUsage : kExitFailed);
   }
-  auto rep = run_to_completion(io, run(*d, o, tuning->first, tuning->second, pinned));
-  if (d->port_mapping) (void)unmap(*d->port_mapping);  // bounded: each protocol's timeout
-  if (o.json) std::cout << json_text(rep.j) << std::endl;
-  else (rep.ok ? std::cout : std::cerr) << rep.human << std::endl;
-  return rep.exit_code;
+  auto& c = d->config;
+  c.tuning = tuning->first;
+  c.forced = tuning->second;
+  c.max_attempts = 1;
+  c.max_sessions = 1;
+  c.admission = AdmissionPolicy{};  // a device that only connects: nobody may connect to it
+  if (o.hold_s > 0) {
+    // Held open like an agent's session: a keepalive after each second of quiet, given up after
+    // 5 s without a word from the peer.
+    c.session.keepalive = milliseconds(1000);
+    c.session.idle_timeout = milliseconds(5000);
+  }
+  raise_file_limit();
+  DeviceMachine machine(c);
+  auto start = steady_clock::now();
+  auto deadline = start + milliseconds(static_cast<long long>(o.timeout_s * 1000));
+  DeviceLoop* loop_ptr = nullptr;
+  ConnectApp app(o, machine, io, to_endpoint(c.server), pinned, [&] {
+    if (loop_ptr) loop_ptr->stop();
+  });
+  DeviceLoopOptions lo;
+  lo.port_map = d->port_map;
+  lo.stop_linger = milliseconds(2000);
+  // Every wait has its end: the path by --timeout, then the echo (at most 15 s), the hold and the close.
+  lo.run_until = deadline + milliseconds(15000) + milliseconds(static_cast<long long>(o.hold_s * 1000)) +
+                 milliseconds(5000);
+  bool started = false;
+  lo.on_event = [&](const DeviceEvent& e) {
+    // The connect starts once the device is registered (the machine waits for that itself).
+    app(e);
+    (void)started;
+  };
+  DeviceLoop loop(io, machine, d->socket, std::move(lo));
+  loop_ptr = &loop;
+  natpunch::ConnectOptions co;
+  co.attempts = o.attempts;
+  co.deadline = deadline;
+  co.relay = o.relay_only ? RelayUse::Only : o.no_relay ? RelayUse::Never : RelayUse::Auto;
+  co.upgrade = !o.no_upgrade;
+  co.peer_key = pinned;
+  machine.connect(*peer_id, start, co);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& ec, int) {
+    if (!ec) {
+      app.timed_out("interrupted");
+      loop.stop();
+    }
+  });
+  int failed = 0;
+  asio::co_spawn(io, loop.run(), [&](std::exception_ptr e) {
+    if (e) failed = 1;
+    signals.cancel();
+  });
+  io.run();
+  app.timed_out(failed ? "internal error" : "timed out");
+  app.set_sent(loop.datagrams_sent());
+  if (o.json) std::cout << json_text(app.json()) << std::endl;
+  else (app.ok() ? std::cout : std::cerr) << app.human() << std::endl;
+  return app.exit_code();
 }
 }  // namespace
 

@@ -78,6 +78,48 @@ struct ConnectedEvent {
   std::uint64_t probes_sent = 0;
   std::optional<std::chrono::microseconds> rtt;
   bool relayed = false;  // through the initiator's TURN relayed address (`method` means nothing then)
+  // The initiator's side (DeviceMachine::connect): the connect requests it took, the path's local
+  // address (the main socket's, an own socket's, or our relayed address), our public address as
+  // the peer saw it, and the TURN server when relayed.
+  int attempts = 0;
+  SocketAddress local;
+  std::optional<SocketAddress> self_public;
+  std::optional<SocketAddress> relay_server;
+};
+// The server introduced the initiator to its peer (one per connect request answered): what it said
+// of the peer, and whether it offers a relay.
+struct IntroducedEvent {
+  DeviceId peer;
+  AttemptToken token{};
+  int attempt = 0;
+  std::optional<NatBehavior> peer_nat;
+  std::optional<SocketAddress> relay_offered;  // the TURN server
+  bool relayed = false;                        // the relayed attempt's introduction
+  std::optional<PublicKey> peer_key;           // what the session will pin (--peer-key, else the peer-info's)
+};
+// A connect (DeviceMachine::connect) ended without a path: every attempt (and the relay, when
+// offered and allowed) failed, the server refused, or the deadline passed. `error` says why, in
+// words; AttemptFailedEvents came before it for each attempt.
+struct ConnectFailedEvent {
+  DeviceId peer;
+  std::string error;
+  int attempts = 0;
+  std::chrono::milliseconds elapsed{0};
+  bool relay_tried = false;
+};
+// A relayed session (the initiator's) moved to a direct path, make-before-break; the relay
+// allocation is deleted.
+struct UpgradedEvent {
+  ConnectionId connection = 0;
+  DeviceId peer;
+  SocketAddress remote;
+  std::chrono::milliseconds after{0};  // since the relayed session started
+  std::uint64_t probes_sent = 0;       // direct probes from the main socket
+};
+// A relayed session could not move to the direct path the peer answered on (each try failed).
+struct UpgradeFailedEvent {
+  ConnectionId connection = 0;
+  std::string error;
 };
 // An attempt (or, with no token, a connect request the server refused or never answered) ended
 // without a path.
@@ -101,6 +143,7 @@ struct SessionEstablishedEvent {
   DeviceId peer;
   bool peer_authenticated = false;
   std::chrono::milliseconds handshake{0};
+  std::optional<PublicKey> peer_key;  // what the peer's certificate carried
 };
 // A whole message on a stream (answer it on the same stream with reply()).
 struct MessageEvent {
@@ -143,6 +186,7 @@ struct SessionClosedEvent {
 using DeviceEvent = std::variant<RegisteredEvent, ReRegisteredEvent, MappingChangedEvent, RegistrationFailedEvent,
                                  UnauthenticatedPeerInfoEvent, AttemptRefusedEvent, AttemptBusyEvent, ConnectedEvent,
                                  AttemptFailedEvent, SessionEstablishedEvent, MessageEvent, SessionDatagramEvent,
-                                 PathChangedEvent, SessionClosedEvent>;
+                                 PathChangedEvent, SessionClosedEvent, IntroducedEvent, ConnectFailedEvent, UpgradedEvent,
+                                 UpgradeFailedEvent>;
 
 }  // namespace natpunch

@@ -40,6 +40,7 @@
 #include "device/datagram_router.h"
 #include "device/device_io.h"
 #include "device/registration.h"
+#include "device/relayed_connect.h"
 #include "device/relayed_prober.h"
 #include "device/session_host.h"
 #include "device/rendezvous_client_machine.h"
@@ -48,6 +49,20 @@
 #include "wire/result.h"
 
 namespace natpunch {
+
+// How DeviceMachine::connect goes about it: up to `attempts` connect requests (each a punching
+// attempt with a new token), then, when the server offers a TURN relay and `relay` allows it, the
+// relay (with `upgrade`: the relayed session keeps probing for a direct path and moves to it).
+enum class RelayUse { Auto, Never, Only };
+struct ConnectOptions {
+  int attempts = 3;
+  std::optional<TimePoint> deadline;  // the whole connect; unset: each step's own bounds
+  RelayUse relay = RelayUse::Auto;
+  bool upgrade = true;
+  // Pinned by the user (connect --peer-key): the session accepts only this key, whatever the
+  // server's peer-info says.
+  std::optional<PublicKey> peer_key;
+};
 
 struct DeviceCounters {
   std::uint64_t registrations = 0;        // register transactions started
@@ -78,8 +93,11 @@ class DeviceMachine {
   void on_port_mapped(Result<MappedPort, std::string> r, TimePoint now);
   // Stops: releases the port mapping and the extra sockets; no more datagrams or deadlines.
   void stop(TimePoint now);
-  // Asks the server for `peer` (once registered) and punches toward it as the initiator; the end
-  // comes as ConnectedEvent or AttemptFailedEvent naming the peer. `deadline` bounds the whole.
+  // Asks the server for `peer` (once registered) and punches toward it as the initiator, as
+  // `options` say (attempts, then the relay); each attempt's end comes as AttemptFailedEvent or
+  // ConnectedEvent, and the connect's as ConnectedEvent or ConnectFailedEvent.
+  void connect(const DeviceId& peer, TimePoint now, ConnectOptions options);
+  // One attempt, no relay, bounded by `deadline`.
   void connect(const DeviceId& peer, TimePoint now, std::optional<TimePoint> deadline = std::nullopt);
 
   // A session's app side (the ConnectionId comes in ConnectedEvent).
@@ -117,6 +135,7 @@ class DeviceMachine {
   void start_registration(TimePoint now);
   void on_registration_answer(const ClientAnswer& a, TimePoint now);
   void collect(TimePoint now);   // takes what the client and discovery produced
+  void collect_sessions(TimePoint now);
   void advance(TimePoint now);   // starts what is due
   SocketHandle discovery_handle(std::size_t index) const;
   std::optional<std::size_t> discovery_index(SocketHandle h) const;
@@ -126,6 +145,17 @@ class DeviceMachine {
   void on_introduction(PeerInfo info, TimePoint now);
   void on_connect_answer(const ClientAnswer& a, TimePoint now);
   void begin_attempt(PeerInfo info, Bytes reintroduce, std::optional<TimePoint> deadline, TimePoint now);
+  struct ConnectJob;
+  ConnectJob* job_by_txn(RendezvousClientMachine::Txn t);
+  ConnectJob* job_by_attempt(const AttemptToken& t);
+  void attempt_failed(ConnectJob& j, std::string why, bool hopeless, TimePoint now);
+  void end_direct(ConnectJob& j, TimePoint now);
+  void fail_connect(ConnectJob& j, std::string why, TimePoint now);
+  void start_relay(ConnectJob& j, TimePoint now);
+  void pump_relays(TimePoint now);
+  void on_relay_socket(SocketHandle socket, const InDatagram& d, TimePoint now);
+  void out_of_session(OutDatagram d);
+  void on_session_event(const DeviceEvent& e, TimePoint now);
   void refuse_busy(const PeerInfo& info, std::string why, bool initiator, TimePoint now);
   void pump_attempts(TimePoint now);
   void release_sockets(const std::vector<SocketHandle>& handles);
@@ -177,13 +207,36 @@ class DeviceMachine {
   std::map<SocketHandle, AttemptToken> opening_;         // OpenSockets{first} asked for an attempt
   std::set<AttemptToken> reported_;                      // attempts whose end was reported
   std::deque<AttemptToken> handled_;                     // recent introductions (duplicates ignored)
-  struct PendingConnect {
+  // The initiator's connects (ConnectOptions): requesting, punching, relaying.
+  struct ConnectJob {
+    enum class Step { Request, Asking, Punching, Relaying, Done };
     DeviceId peer;
-    std::optional<TimePoint> deadline;
+    ConnectOptions options;
+    TimePoint started{};
+    Step step = Step::Request;
+    int attempts = 0;  // connect requests made (the relayed one not counted)
     std::optional<RendezvousClientMachine::Txn> txn;
     TimePoint asked{};
+    std::optional<AttemptToken> punching;
+    std::optional<PeerInfo> last_info;
+    std::string last_error = "no attempt made";
+    std::optional<SocketHandle> relay;
   };
-  std::vector<PendingConnect> connects_;
+  std::vector<ConnectJob> connects_;
+  // The initiator's relays, by their socket (relayed_connect.h), with the session they carry.
+  struct Relay {
+    explicit Relay(RelayedConnect r) : connect(std::move(r)) {}
+    RelayedConnect connect;
+    DeviceId peer;
+    std::optional<ConnectionId> session;
+    bool reported = false;
+    TimePoint since{};          // the session started
+    int migrate_tries = 0;
+    TimePoint next_migrate{};
+    bool upgraded = false;
+    std::string upgrade_error;
+  };
+  std::map<SocketHandle, Relay> relays_;
   std::size_t sockets_in_use_ = 0;
   std::map<SocketHandle, std::uint16_t> socket_ports_;  // an attempt's sockets' local ports
   SessionHost sessions_;

@@ -48,11 +48,53 @@ SessionHost::Hosted* SessionHost::find(ConnectionId id) {
   return it == sessions_.end() ? nullptr : &it->second;
 }
 
-void SessionHost::on_datagram(ConnectionId id, const SocketAddress& from, ByteView bytes, TimePoint now) {
+const SessionHost::Hosted* SessionHost::find(ConnectionId id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+// The socket a packet that must leave from `local` goes out on: the migration's path, or the current.
+SocketHandle SessionHost::socket_for(const Hosted& h, const SocketAddress& local) const {
+  if (h.next && local == h.next->local) return h.next->socket;
+  return h.path.socket;
+}
+
+void SessionHost::on_datagram(ConnectionId id, SocketHandle socket, const SocketAddress& from, ByteView bytes,
+                              TimePoint now) {
   auto* h = find(id);
   if (!h) return;
-  after(id, *h, h->quic->on_datagram(bytes, h->path.local, from, now), now);
+  // The local address the datagram arrived at, as QUIC knows the paths.
+  auto local = h->next && socket == h->next->socket ? h->next->local : h->path.local;
+  if (socket != h->path.socket && !(h->next && socket == h->next->socket)) return;  // not one of its paths
+  after(id, *h, h->quic->on_datagram(bytes, local, from, now), now);
   sweep(now);
+}
+
+Result<bool, std::string> SessionHost::migrate(ConnectionId id, const SessionPath& to, TimePoint now) {
+  auto* h = find(id);
+  if (!h || h->quic->closed()) return fail(std::string("no such session"));
+  if (h->role != SessionRole::Client) return fail(std::string("only the client moves a session"));
+  auto r = h->quic->migrate(to.local, to.remote, now);
+  if (!r) return r;
+  h->next = to;
+  after(id, *h, h->quic->flush(now), now);
+  return r;
+}
+
+bool SessionHost::established(ConnectionId id) const {
+  const auto* h = find(id);
+  return h && h->quic->established() && !h->quic->closed();
+}
+
+bool SessionHost::migrating(ConnectionId id) const {
+  const auto* h = find(id);
+  return h && h->quic->migrating();
+}
+
+std::optional<SessionPath> SessionHost::path(ConnectionId id) const {
+  const auto* h = find(id);
+  if (!h) return std::nullopt;
+  return h->path;
 }
 
 void SessionHost::on_timer(TimePoint now) {
@@ -91,13 +133,14 @@ void SessionHost::probe(Hosted& h, TimePoint now) {
 // Packets out, events up, the router's connection IDs in step: after every call into a session.
 void SessionHost::after(ConnectionId id, Hosted& h, std::vector<OutPacket> packets, TimePoint now) {
   for (int round = 0; round < 4; ++round) {
-    for (auto& p : packets) out_.push_back(OutDatagram{h.path.socket, p.to, std::move(p.bytes)});
+    for (auto& p : packets) out_.push_back(OutDatagram{socket_for(h, p.from), p.to, std::move(p.bytes)});
     packets.clear();
     bool replied = false;
     for (auto& e : h.quic->take_events()) {
       switch (e.kind) {
         case SessionEvent::Kind::Established:
-          events_.push_back(SessionEstablishedEvent{id, h.peer, h.quic->peer_authenticated(), h.quic->handshake_time()});
+          events_.push_back(SessionEstablishedEvent{id, h.peer, h.quic->peer_authenticated(), h.quic->handshake_time(),
+                                                    h.quic->peer_certificate_key()});
           break;
         case SessionEvent::Kind::Message:
           ++h.messages;
@@ -112,8 +155,16 @@ void SessionHost::after(ConnectionId id, Hosted& h, std::vector<OutPacket> packe
           ++h.path_changes;
           events_.push_back(PathChangedEvent{id, h.peer, h.remote, e.remote});
           h.remote = e.remote;
+          // Our migration validated: its path is the session's now (the old socket is left to its owner).
+          if (h.next && e.local == h.next->local) {
+            h.path = *h.next;
+            h.path.remote = e.remote;
+            h.next.reset();
+          }
           break;
-        case SessionEvent::Kind::PathValidationFailed: break;
+        case SessionEvent::Kind::PathValidationFailed:
+          if (h.next && e.local == h.next->local) h.next.reset();
+          break;
         case SessionEvent::Kind::Closed: break;  // reported below, once, with the summary
       }
     }
@@ -141,7 +192,7 @@ void SessionHost::after(ConnectionId id, Hosted& h, std::vector<OutPacket> packe
     if (!replied) break;
     packets = h.quic->flush(now);
   }
-  if (h.path.socket == kMainSocket) {
+  if (h.path.socket == kMainSocket || (h.next && h.next->socket == kMainSocket)) {
     router_.remove_session(id);
     if (!h.quic->closed() || h.quic->closing(now))
       for (const auto& cid : h.quic->source_cids()) router_.add_connection_id(cid, id);

@@ -62,8 +62,16 @@ class SessionHost {
   // A client sends its Initial at once; a server waits for the client's, which the router brings as
   // NewSession (from the path's remote) and then by connection ID.
   Result<ConnectionId, std::string> open(const SessionStart& s, TimePoint now);
-  // A QUIC datagram for `id` (Route::Session, Route::NewSession, or its own socket).
-  void on_datagram(ConnectionId id, const SocketAddress& from, ByteView bytes, TimePoint now);
+  // A QUIC datagram for `id` that arrived on `socket` (Route::Session, Route::NewSession, or its
+  // own socket; during a migration, the new path's socket too).
+  void on_datagram(ConnectionId id, SocketHandle socket, const SocketAddress& from, ByteView bytes, TimePoint now);
+  // Client only, once established: moves the session to `to` make-before-break (QuicSession::migrate;
+  // the current path carries everything until the new one is validated, then PathChangedEvent).
+  Result<bool, std::string> migrate(ConnectionId id, const SessionPath& to, TimePoint now);
+  bool established(ConnectionId id) const;
+  bool migrating(ConnectionId id) const;
+  // The session's current path (after a validated migration: the new one).
+  std::optional<SessionPath> path(ConnectionId id) const;
   void on_timer(TimePoint now);
   std::optional<TimePoint> next_deadline() const;
 
@@ -96,6 +104,7 @@ class SessionHost {
     AttemptToken token{};
     SessionRole role = SessionRole::Client;
     SessionPath path;
+    std::optional<SessionPath> next;  // a migration's path, until validated
     std::unique_ptr<QuicSession> quic;
     TimePoint started{};
     std::uint64_t messages = 0;
@@ -112,6 +121,8 @@ class SessionHost {
   std::optional<TimePoint> probe_due(const Hosted& h) const;
   void probe(Hosted& h, TimePoint now);
   Hosted* find(ConnectionId id);
+  const Hosted* find(ConnectionId id) const;
+  SocketHandle socket_for(const Hosted& h, const SocketAddress& local) const;
 
   DatagramRouter& router_;
   const DeviceKey* key_;

@@ -90,8 +90,11 @@ asio::awaitable<void> DeviceLoop::run() {
 // events (whose callback may act on the machine again: then once more).
 void DeviceLoop::pump() {
   for (int round = 0; round < 64; ++round) {
+    // A socket the machine is done with closes after the datagrams it sent last (a relay's
+    // deallocation goes out on the socket that then closes).
     auto commands = machine_.take_commands();
-    for (auto& c : commands) execute(c);
+    for (auto& c : commands)
+      if (!std::holds_alternative<CloseSocket>(c)) execute(c);
     auto datagrams = machine_.take_datagrams();
     for (auto& d : datagrams) {
       udp::socket* s = nullptr;
@@ -101,7 +104,10 @@ void DeviceLoop::pump() {
       if (!s) continue;
       asio::error_code ec;
       s->send_to(asio::buffer(d.bytes), to_endpoint(d.to), 0, ec);  // a failed send is a lost datagram
+      if (!ec) ++sent_;
     }
+    for (auto& c : commands)
+      if (std::holds_alternative<CloseSocket>(c)) execute(c);
     auto events = machine_.take_events();
     for (auto& e : events)
       if (options_.on_event) options_.on_event(e);

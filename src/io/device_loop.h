@@ -47,6 +47,8 @@ class DeviceLoop {
 
   // The router's mapping the loop holds (for printing), when there is one.
   const std::optional<PortMapping>& port_mapping() const { return mapping_; }
+  // Datagrams sent so far (every socket; registration and discovery included).
+  std::uint64_t datagrams_sent() const { return sent_; }
   // Why MapPort failed, as each protocol said.
   const std::vector<MapAttempt>& port_mapping_attempts() const { return map_attempts_; }
 
@@ -77,6 +79,7 @@ class DeviceLoop {
   std::optional<PortMapping> mapping_;
   std::vector<MapAttempt> map_attempts_;
   bool release_mapping_ = false;
+  std::uint64_t sent_ = 0;
 };
 
 }  // namespace natpunch
