@@ -21,8 +21,17 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o) {
   cmd.add_option("--bind", o.bind, "Local IP:PORT for the main socket");
   cmd.add_flag("!--no-discover", o.discover, "Skip RFC 5780 NAT discovery (the peer then assumes nothing)");
   cmd.add_option("--key-file", o.key_file,
-                 "This device's identity key (created, mode 0600, when missing; default "
-                 "$NATPUNCH_KEY_DIR/device.key or ~/.config/natpunch/device.key); signs register and connect");
+                 "This device's identity key (created, mode 0600, when missing; default DIR/device.key when "
+                 "--state-dir DIR is given, else $NATPUNCH_KEY_DIR/device.key or ~/.config/natpunch/device.key); "
+                 "signs register and connect");
+  cmd.add_option("--state-dir", o.state_dir,
+                 "This device's state directory, created mode 0700 when missing; a directory named here is locked "
+                 "for the whole run (a second device on it fails at once; the default one is shared). Holds the "
+                 "lock and, only when this option is given "
+                 "and --key-file is not, device.key. Default: $NATPUNCH_STATE_DIR, else $XDG_STATE_HOME/natpunch "
+                 "(if absolute), else /var/lib/natpunch as root, else $HOME/.local/state/natpunch; none without HOME")
+      ->type_name("DIR")
+      ->check([](const std::string& s) { return s.empty() ? std::string("must not be empty") : std::string(); });
   cmd.add_flag("!--no-key", o.use_key, "Register and connect unsigned (refused for an ID already bound to a key)");
   cmd.add_option("--port-mapping", o.port_mapping,
                  "Ask the router to map a public port to the main socket and register it (peers try it first): "
@@ -44,8 +53,11 @@ Result<Device, std::string> open_device(asio::io_context& io, const DeviceOption
   if (!opened) return fail((opened.error().exit_code == kExitUsage ? "usage: " : "") + opened.error().message);
   Device d;
   d.id = *id;
+  auto state = open_state_dir(o.state_dir, process_state_dir_env());
+  if (!state) return fail(state.error());
+  d.state_dir = std::move(*state);
   if (o.use_key) {
-    auto loaded = load_key_file(o.key_file.empty() ? default_key_path() : o.key_file, true);
+    auto loaded = load_key_file(device_key_path(o.key_file, o.state_dir, default_key_path()), true);
     if (!loaded) return fail(loaded.error());
     d.key = std::make_unique<DeviceKey>(std::move(loaded->key));
   }
@@ -64,8 +76,11 @@ Result<DeviceSetup, std::string> open_device_setup(asio::io_context& io, const D
   auto opened = open_client_socket(io, o.server, o.bind);
   if (!opened) return fail((opened.error().exit_code == kExitUsage ? "usage: " : "") + opened.error().message);
   DeviceSetup d{nullptr, std::move(opened->socket), {}, {}};
+  auto state = open_state_dir(o.state_dir, process_state_dir_env());
+  if (!state) return fail(state.error());
+  d.state_dir = std::move(*state);
   if (o.use_key) {
-    auto loaded = load_key_file(o.key_file.empty() ? default_key_path() : o.key_file, true);
+    auto loaded = load_key_file(device_key_path(o.key_file, o.state_dir, default_key_path()), true);
     if (!loaded) return fail(loaded.error());
     d.key = std::make_unique<DeviceKey>(std::move(loaded->key));
   }

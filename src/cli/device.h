@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/state_dir.h"
 #include "device/device_config.h"
 #include "device/registration.h"
 #include "identity/device_key.h"
@@ -29,6 +30,7 @@ struct Device {
   std::optional<PortMapping> port_mapping;
   std::string port_mapping_note;  // why there is none (no gateway offers one, behind a further NAT, off)
   std::chrono::steady_clock::time_point port_mapping_renew_at{};
+  StateDirLock state_dir;  // held for the device's whole run (none without a state directory)
 };
 
 struct DeviceOptions {
@@ -37,8 +39,9 @@ struct DeviceOptions {
   std::string id_kind = "user-name";
   std::string bind;
   bool discover = true;
-  std::string key_file;  // empty: default_key_path()
-  bool use_key = true;   // --no-key: register and connect unsigned (legacy)
+  std::string key_file;   // empty: DIR/device.key with --state-dir, else default_key_path()
+  std::string state_dir;  // --state-dir; empty: the default (cli/state_dir.h), which never moves the key
+  bool use_key = true;    // --no-key: register and connect unsigned (legacy)
   // Registered as NP-ALLOW: who may connect to this device. Nobody unless a command says otherwise
   // (connect answers no one; the agent takes --allow / --allow-any).
   std::optional<AllowList> allow = AllowList{};
@@ -57,6 +60,7 @@ struct DeviceSetup {
   asio::ip::udp::socket socket;
   DeviceConfig config;
   PortMapRequest port_map;  // how io carries out the machine's MapPort
+  StateDirLock state_dir;   // held for the device's whole run (none without a state directory)
 };
 Result<DeviceSetup, std::string> open_device_setup(asio::io_context& io, const DeviceOptions& o);
 nlohmann::json port_mapping_json(const std::optional<MappedPort>& m);
