@@ -1014,7 +1014,11 @@ std::optional<TimePoint> DeviceMachine::next_deadline() const {
   for (const auto& c : connects_) t = earliest(t, c.options.deadline);
   for (const auto& [handle, r] : relays_) {
     t = earliest(t, r.connect.next_deadline());
-    if (r.session && r.connect.direct() && !r.upgraded && r.migrate_tries < 3) t = earliest(t, r.next_migrate);
+    // A migration is tried when the session is ready for it (established, none pending): that
+    // comes with a datagram, so only a retry waits on the clock.
+    if (r.session && r.connect.direct() && !r.upgraded && r.migrate_tries > 0 && r.migrate_tries < 3 &&
+        sessions_.established(*r.session) && !sessions_.migrating(*r.session))
+      t = earliest(t, r.next_migrate);
   }
   for (const auto& [token, r] : relayed_) {
     t = earliest(t, r.prober.next_deadline());

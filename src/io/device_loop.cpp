@@ -62,6 +62,10 @@ asio::awaitable<void> DeviceLoop::run() {
     if (wake_at > now) {
       wake_.expires_at(wake_at);
       co_await wake_.async_wait(use_nothrow);  // cancelled early by a datagram, a job's end, stop()
+    } else {
+      // A deadline already due: handled below, after the sockets' handlers had their turn (a
+      // machine whose deadline stays in the past must not starve them).
+      co_await asio::post(executor, asio::use_awaitable);
     }
     now = steady_clock::now();
     if (auto d = machine_.next_deadline(); d && now >= *d) {
