@@ -1011,7 +1011,9 @@ std::optional<TimePoint> DeviceMachine::next_deadline() const {
     t = earliest(t, a->next_deadline());
     if (a->finished()) t = earliest(t, a->finished_at() + config_.linger);
   }
-  for (const auto& c : connects_) t = earliest(t, c.options.deadline);
+  // A connect's deadline is its own to act on while it asks; punching and the relay end by theirs.
+  for (const auto& c : connects_)
+    if (c.step == ConnectJob::Step::Request || c.step == ConnectJob::Step::Asking) t = earliest(t, c.options.deadline);
   for (const auto& [handle, r] : relays_) {
     t = earliest(t, r.connect.next_deadline());
     // A migration is tried when the session is ready for it (established, none pending): that
