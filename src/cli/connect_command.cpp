@@ -115,7 +115,11 @@ class ConnectApp {
   }
   void on(const ConnectFailedEvent& e) {
     j_["attempts"] = e.attempts;
-    end_with(e.error);
+    // The device's deadline is this command's --timeout: say so in its words.
+    auto error = e.error;
+    if (auto at = error.find("the deadline was reached while punching"); at != std::string::npos)
+      error.replace(at, std::string("the deadline was reached while punching").size(), "--timeout reached while punching");
+    end_with(error);
   }
   void on(const ConnectedEvent& e) {
     if (!e.initiator) return;
