@@ -78,7 +78,9 @@ asio::awaitable<void> DeviceLoop::run() {
   if (release_mapping_ && mapping_) {
     auto m = *mapping_;
     mapping_.reset();
-    co_await off_loop(executor, [m] { return unmap(m); });
+    // A named local captured by reference: GCC 12 bitwise-copies a by-value capture's strings
+    // out of a co_await operand's temporary (a double free seen under valgrind).
+    co_await off_loop(executor, [&m] { return unmap(m); });
   }
   // The receive loops refer to the machine and the sockets: stop them before returning.
   asio::error_code ec;
@@ -199,7 +201,7 @@ asio::awaitable<void> DeviceLoop::receive_loop(SocketHandle h, std::shared_ptr<S
 
 asio::awaitable<void> DeviceLoop::map_port(PortMapRequest req) {
   ++jobs_;
-  auto r = co_await off_loop(io_.get_executor(), [req] { return natpunch::map_port(req); });
+  auto r = co_await off_loop(io_.get_executor(), [&req] { return natpunch::map_port(req); });
   --jobs_;
   if (ended_) co_return;
   if (r) {
