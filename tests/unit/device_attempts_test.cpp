@@ -282,3 +282,102 @@ TEST(DeviceAttempts, ANewAttemptFromThePeerSupersedesItsOldOne) {
 
 }  // namespace
 }  // namespace natpunch
+
+namespace natpunch {
+namespace {
+
+// ConnectOptions (DeviceMachine::connect): attempts from the request step, the deadline over them
+// all, the relay only when the server offers one (the simulated server does not).
+ConnectOptions connect_options(int attempts, std::optional<TimePoint> deadline = std::nullopt,
+                               RelayUse relay = RelayUse::Auto) {
+  ConnectOptions o;
+  o.attempts = attempts;
+  o.deadline = deadline;
+  o.relay = relay;
+  return o;
+}
+
+TEST(DeviceConnect, AnAttemptLostToThePeerIsAskedForAgainFromTheRequestAndConnects) {
+  Devices w(test::test_seed("connect-retry"));
+  auto& home = w.add("home", "full-cone", open_device);
+  auto& phone = w.add("phone", "port-restricted-cone");
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return w.all_registered(); }));
+  // The home device misses the first introduction (and everything else) while it is paused.
+  home.paused = true;
+  phone.machine->connect(home.config.id, w.now(), connect_options(3));
+  ASSERT_TRUE(w.run_until(w.now() + 60s, [&] { return !phone.events<AttemptFailedEvent>().empty(); }));
+  EXPECT_TRUE(phone.events<ConnectFailedEvent>().empty());  // not the end: attempts are left
+  home.paused = false;
+  ASSERT_TRUE(w.run_until(w.now() + 60s, [&] { return !phone.events<ConnectedEvent>().empty(); }));
+  auto connected = phone.events<ConnectedEvent>()[0].second;
+  EXPECT_EQ(connected.attempts, 2);
+  EXPECT_EQ(phone.events<IntroducedEvent>().size(), 2u);
+  EXPECT_NE(phone.events<IntroducedEvent>()[0].second.token, phone.events<IntroducedEvent>()[1].second.token);
+  EXPECT_TRUE(phone.events<ConnectFailedEvent>().empty());
+}
+
+TEST(DeviceConnect, APeerThatNeverAnswersEndsTheConnectAfterItsAttemptsWithTheLastError) {
+  Devices w(test::test_seed("connect-exhausted"));
+  auto& home = w.add("home", "full-cone", open_device);
+  auto& phone = w.add("phone", "port-restricted-cone");
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return w.all_registered(); }));
+  home.paused = true;
+  phone.machine->connect(home.config.id, w.now(), connect_options(2));
+  ASSERT_TRUE(w.run_until(w.now() + 120s, [&] { return !phone.events<ConnectFailedEvent>().empty(); }));
+  auto failed = phone.events<ConnectFailedEvent>()[0].second;
+  EXPECT_EQ(failed.attempts, 2);
+  EXPECT_FALSE(failed.relay_tried);  // none offered
+  EXPECT_EQ(phone.events<IntroducedEvent>().size(), 2u);
+  auto attempts = phone.events<AttemptFailedEvent>();
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(failed.error, attempts[1].second.error);
+  // And then nothing more: no third request, nothing toward the home device.
+  auto sent = phone.host->datagrams_sent();
+  auto requests = phone.events<IntroducedEvent>().size();
+  w.run_until(w.now() + 30s);
+  EXPECT_EQ(phone.events<IntroducedEvent>().size(), requests);
+  EXPECT_LE(phone.host->datagrams_sent() - sent, 20u);  // registration refreshes only
+}
+
+TEST(DeviceConnect, TheConnectsDeadlineEndsItWhateverAttemptsAreLeft) {
+  Devices w(test::test_seed("connect-deadline"));
+  auto& home = w.add("home", "full-cone", open_device);
+  auto& phone = w.add("phone", "port-restricted-cone");
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return w.all_registered(); }));
+  home.paused = true;
+  auto deadline = w.now() + 4s;
+  phone.machine->connect(home.config.id, w.now(), connect_options(10, deadline));
+  ASSERT_TRUE(w.run_until(w.now() + 60s, [&] { return !phone.events<ConnectFailedEvent>().empty(); }));
+  auto [at, failed] = phone.events<ConnectFailedEvent>()[0];
+  EXPECT_LE(at, deadline + 10ms);
+  EXPECT_LT(failed.attempts, 10);
+  EXPECT_FALSE(failed.error.empty());
+}
+
+TEST(DeviceConnect, RelayOnlyWithoutARelayOfferedFailsSayingSoAndPunchesNothing) {
+  Devices w(test::test_seed("connect-relay-only"));
+  auto& home = w.add("home", "full-cone", open_device);
+  auto& phone = w.add("phone", "port-restricted-cone");
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return w.all_registered(); }));
+  phone.machine->connect(home.config.id, w.now(), connect_options(3, std::nullopt, RelayUse::Only));
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return !phone.events<ConnectFailedEvent>().empty(); }));
+  auto failed = phone.events<ConnectFailedEvent>()[0].second;
+  EXPECT_NE(failed.error.find("offers no relay"), std::string::npos) << failed.error;
+  EXPECT_EQ(failed.attempts, 1);
+  EXPECT_EQ(phone.machine->counters().attempts, 0u);
+  EXPECT_TRUE(phone.events<ConnectedEvent>().empty());
+}
+
+TEST(DeviceConnect, AnUnknownPeerIsNotAskedForAgain) {
+  Devices w(test::test_seed("connect-unknown"));
+  auto& phone = w.add("phone", "port-restricted-cone");
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return w.all_registered(); }));
+  phone.machine->connect(*make_device_id(IdKind::UserName, "nobody"), w.now(), connect_options(3));
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return !phone.events<ConnectFailedEvent>().empty(); }));
+  auto failed = phone.events<ConnectFailedEvent>()[0].second;
+  EXPECT_EQ(failed.attempts, 1);  // the server's refusal does not change by asking again
+  EXPECT_FALSE(failed.error.empty());
+}
+
+}  // namespace
+}  // namespace natpunch
