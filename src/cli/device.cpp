@@ -5,9 +5,6 @@
 #include "identity/key_store.h"
 #include "io/endpoint.h"
 #include "io/local_addresses.h"
-#include "io/awaitable.h"
-#include "io/nat_discovery_runner.h"
-#include "io/off_loop_job.h"
 #include "wire/random_source.h"
 
 namespace natpunch::cli {
@@ -45,30 +42,6 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o) {
       ->capture_default_str();
 }
 
-Result<Device, std::string> open_device(asio::io_context& io, const DeviceOptions& o) {
-  auto kind = parse_id_kind(o.id_kind);
-  auto id = kind ? make_device_id(*kind, o.id) : std::nullopt;
-  if (!id) return fail("usage: --id '" + o.id + "' is not a valid " + o.id_kind);
-  auto opened = open_client_socket(io, o.server, o.bind);
-  if (!opened) return fail((opened.error().exit_code == kExitUsage ? "usage: " : "") + opened.error().message);
-  Device d;
-  d.id = *id;
-  auto state = open_state_dir(o.state_dir, process_state_dir_env());
-  if (!state) return fail(state.error());
-  d.state_dir = std::move(*state);
-  if (o.use_key) {
-    auto loaded = load_key_file(device_key_path(o.key_file, o.state_dir, default_key_path()), true);
-    if (!loaded) return fail(loaded.error());
-    d.key = std::make_unique<DeviceKey>(std::move(loaded->key));
-  }
-  d.client = std::make_unique<RendezvousClient>(
-      std::move(opened->socket), opened->server,
-      RetransmitPolicy{std::chrono::milliseconds(250), 7, 16, std::chrono::milliseconds(8000)});
-  d.client->set_key(d.key.get());
-  return d;
-}
-
-
 Result<DeviceSetup, std::string> open_device_setup(asio::io_context& io, const DeviceOptions& o) {
   auto kind = parse_id_kind(o.id_kind);
   auto id = kind ? make_device_id(*kind, o.id) : std::nullopt;
@@ -105,96 +78,6 @@ Result<DeviceSetup, std::string> open_device_setup(asio::io_context& io, const D
 nlohmann::json port_mapping_json(const std::optional<MappedPort>& m) {
   if (!m) return nullptr;
   return {{"protocol", m->protocol}, {"external", m->external.to_string()}, {"lifetime_s", m->lifetime.count()}};
-}
-
-asio::awaitable<Result<bool, std::string>> discover_and_register(Device& d, const DeviceOptions& o, bool rediscover) {
-  auto port = d.client->local_address().port;
-  std::vector<SocketAddress> locals;
-  for (const auto& a : local_addresses(port))
-    if (a.family == from_endpoint(d.client->server()).family && locals.size() < kMaxLocalAddresses) locals.push_back(a);
-  // The router mapping is asked for while discovery runs (both take a while), but never toward a
-  // loopback server: no router is involved, and the gateway would be the host's real one.
-  // One protocol after the other (asked at once, two of them could map the same socket on one
-  // gateway, and deleting the spare one would delete the kept one), each bounded.
-  std::optional<OffLoopJob<Result<PortMapping, std::vector<MapAttempt>>>> mapping;
-  bool want_mapping = rediscover && !d.port_mapping && o.port_mapping != "off" &&
-                      !d.client->server().address().is_loopback() && d.client->server().address().is_v4();
-  if (want_mapping) {
-    PortMapRequest req;
-    req.internal_port = port;
-    req.lifetime = std::chrono::seconds(o.port_mapping_lifetime_s);
-    req.only = parse_map_protocol(o.port_mapping);
-    req.timeout = std::chrono::milliseconds(1000);
-    mapping.emplace(d.client->socket().get_executor(), [req] { return map_port(req); });
-  }
-  if (o.discover && rediscover) d.nat = co_await discover_nat(*d.client, locals);
-  if (mapping) {
-    auto got = co_await mapping->result();
-    if (got) {
-      d.port_mapping = std::move(*got);
-      d.port_mapping_renew_at = std::chrono::steady_clock::now() + d.port_mapping->lifetime / 2;
-    } else {
-      d.port_mapping_note = "no port mapping:";
-      for (const auto& a : got.error()) d.port_mapping_note += " " + std::string(to_string(a.protocol)) + ": " + a.error + ";";
-    }
-  }
-  RegisterRequest req{d.id, locals, std::nullopt, d.nat, o.allow};
-  // Registered only on the public IP the server sees: a mapping on another IP sits behind a further
-  // NAT (carrier-grade NAT) and does not reach the internet.
-  auto advertise = [&] {
-    if (d.port_mapping && (d.mapped.is_unspecified() || d.port_mapping->external.same_ip(d.mapped)))
-      req.port_mapped = d.port_mapping->external;
-  };
-  advertise();
-  auto r = co_await d.client->register_device(req);
-  if (!r) co_return fail("registration failed: " + r.error().message());
-  d.mapped = r->response.mapped;
-  d.ttl_s = r->response.lifetime_s;
-  if (d.port_mapping && !d.port_mapping->external.same_ip(d.mapped)) {
-    d.port_mapping_note = "the router's mapping " + d.port_mapping->external.to_string() +
-                          " is not on our public IP " + d.mapped.to_string() + " (a further NAT): not registered";
-    req.port_mapped.reset();
-    auto again = co_await d.client->register_device(req);  // withdraw it
-    if (!again) co_return fail("registration failed: " + again.error().message());
-  } else if (d.port_mapping && !req.port_mapped) {
-    advertise();  // the first registration of this device: now that the public IP is known
-    auto again = co_await d.client->register_device(req);
-    if (!again) co_return fail("registration failed: " + again.error().message());
-  }
-  co_return true;
-}
-
-
-asio::awaitable<void> renew_port_mapping_if_due(Device& d) {
-  if (!d.port_mapping || std::chrono::steady_clock::now() < d.port_mapping_renew_at) co_return;
-  auto m = *d.port_mapping;
-  auto r = co_await off_loop(d.client->socket().get_executor(), [&m] { return renew(m); });
-  if (r) {
-    d.port_mapping = m;
-    d.port_mapping_renew_at = std::chrono::steady_clock::now() + m.lifetime / 2;
-  } else {
-    d.port_mapping_note = "port mapping renewal failed: " + r.error();
-    d.port_mapping.reset();
-  }
-}
-
-asio::awaitable<void> release_port_mapping(Device& d) {
-  if (!d.port_mapping) co_return;
-  auto m = *d.port_mapping;
-  d.port_mapping.reset();
-  co_await off_loop(d.client->socket().get_executor(), [&m] { return unmap(m); });
-}
-
-std::optional<SocketAddress> registered_port_mapping(const Device& d) {
-  if (!d.port_mapping || !d.port_mapping->external.same_ip(d.mapped)) return std::nullopt;
-  return d.port_mapping->external;
-}
-
-nlohmann::json port_mapping_json(const Device& d) {
-  if (!registered_port_mapping(d)) return nullptr;
-  return {{"protocol", to_string(d.port_mapping->protocol)},
-          {"external", d.port_mapping->external.to_string()},
-          {"lifetime_s", d.port_mapping->lifetime.count()}};
 }
 
 nlohmann::json nat_json(const std::optional<NatBehavior>& n) {

@@ -6,7 +6,7 @@
 #include "cli/common.h"
 #include "io/endpoint.h"
 #include "io/local_addresses.h"
-#include "io/machine_driver.h"
+#include "io/machine_loop.h"
 #include "io/rendezvous_client.h"
 #include "nat/nat_discovery.h"
 #include "wire/random_source.h"
@@ -86,9 +86,9 @@ int run_nat_type(const NatTypeOptions& o) {
 
   // The machine bounds itself (test I within --timeout, the rest within the window stretched to
   // 4 RTTs ≤ 4 × --timeout); the driver's limit is only a backstop.
-  DriveOptions drive_options;
+  MachineRunOptions drive_options;
   drive_options.hard_limit = config.server_timeout * 5 + config.window + milliseconds(1000);
-  auto stats = run_to_completion(io, drive(discovery, sockets, drive_options));
+  auto stats = run_to_completion(io, run_machine(discovery, sockets, drive_options));
 
   const std::string local = main_local.address().is_unspecified() ? local_toward(io, server, main_local.port())
                                                                   : from_endpoint(main_local).to_string();

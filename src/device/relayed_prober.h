@@ -1,4 +1,4 @@
-// The responder's side of a relayed attempt (io/relay_fallback.h has the picture): the initiator
+// The responder's side of a relayed attempt (device/relayed_connect.h has the picture): the initiator
 // found no direct path and waits at a TURN relayed address; this device probes that address from
 // its main socket (any NAT lets it reach a public relay) until the initiator answers — an ack of
 // the attempt's token, or already its QUIC Initial — then the session runs toward it. Bounded:

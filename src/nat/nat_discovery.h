@@ -1,6 +1,6 @@
 // RFC 5780 NAT behaviour discovery as a no-I/O DatagramMachine (STYLE.md example 1): told the time
 // and the datagrams that arrive, it answers with STUN Binding requests to send and its next
-// deadline. The same object runs over real sockets (io/machine_driver.h) and a virtual clock.
+// deadline. The same object runs over real sockets (io/machine_loop.h) and a virtual clock.
 //
 // Sockets (the driver opens them; their inside ports come in the config):
 //   0     the main socket: mapping tests I, II, III (§4.3) toward the primary, the alternate IP with

@@ -1,4 +1,4 @@
-#include "io/machine_driver.h"
+#include "io/machine_loop.h"
 
 #include <array>
 #include <memory>
@@ -16,7 +16,7 @@ struct DriveState {
   DatagramMachine& machine;
   std::vector<udp::socket>& sockets;
   asio::steady_timer wake;
-  DriveStats stats;
+  MachineRunStats stats;
   bool stopping = false;
   int receivers = 0;
 
@@ -52,7 +52,7 @@ asio::awaitable<void> receive_loop(std::shared_ptr<DriveState> st, std::size_t i
 
 }  // namespace
 
-asio::awaitable<DriveStats> drive(DatagramMachine& machine, std::vector<udp::socket>& sockets, DriveOptions options) {
+asio::awaitable<MachineRunStats> run_machine(DatagramMachine& machine, std::vector<udp::socket>& sockets, MachineRunOptions options) {
   auto executor = co_await asio::this_coro::executor;
   auto st = std::make_shared<DriveState>(DriveState{machine, sockets, asio::steady_timer(executor), {}, false, 0});
   auto hard_end = steady_clock::now() + options.hard_limit;

@@ -15,22 +15,22 @@
 
 namespace natpunch {
 
-struct DriveStats {
+struct MachineRunStats {
   std::uint64_t sent = 0;
   std::uint64_t received = 0;
   std::uint64_t send_errors = 0;
   bool timed_out = false;  // the hard limit ended it, not the machine
 };
 
-struct DriveOptions {
+struct MachineRunOptions {
   std::chrono::milliseconds hard_limit{60'000};
   // Called about every `progress_every` while running (e.g. a progress line); may be empty.
   std::function<void()> on_progress;
   std::chrono::milliseconds progress_every{500};
 };
 
-asio::awaitable<DriveStats> drive(DatagramMachine& machine, std::vector<asio::ip::udp::socket>& sockets,
-                                  DriveOptions options = {});
+asio::awaitable<MachineRunStats> run_machine(DatagramMachine& machine, std::vector<asio::ip::udp::socket>& sockets,
+                                              MachineRunOptions options = {});
 
 // Opens `count` UDP sockets of `family`, each bound to an ephemeral port on `bind_ip`.
 Result<std::vector<asio::ip::udp::socket>, std::string> open_extra_sockets(asio::io_context& io,
