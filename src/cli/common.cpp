@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "io/endpoint.h"
 #include "io/rendezvous_client.h"
+#include "io/service_socket.h"
 
 namespace natpunch::cli {
 
@@ -28,17 +29,21 @@ RetransmitPolicy client_policy(double timeout_s, int rto_ms) {
 
 Result<ClientSocket, CommandError> open_client_socket(asio::io_context& io, const std::string& server_text,
                                                       const std::string& bind_text) {
-  auto server = resolve_host_port(io, server_text);
-  if (!server) return fail(CommandError{"--server: " + server.error(), kExitUsage});
+  auto servers = resolve_host_port_all(io, server_text);
+  if (!servers) return fail(CommandError{"--server: " + servers.error(), kExitUsage});
   std::optional<asio::ip::udp::endpoint> bind;
   if (!bind_text.empty()) {
     auto b = parse_socket_address(bind_text);
     if (!b) return fail(CommandError{"--bind expects IP:PORT, got '" + bind_text + "'", kExitUsage});
     bind = to_endpoint(*b);
   }
-  auto socket = open_socket(io, *server, bind);
-  if (!socket) return fail(CommandError{socket.error(), kExitFailed});
-  return ClientSocket{*server, std::move(*socket)};
+  // Every address of the service (A and AAAA): the first to answer is used (io/service_socket.h).
+  auto opened = open_service_socket(io, *servers, bind);
+  if (!opened) {
+    bool usage = opened.error().starts_with("the server has no");  // of --bind's family
+    return fail(CommandError{(usage ? "--server: " : "") + opened.error(), usage ? kExitUsage : kExitFailed});
+  }
+  return ClientSocket{opened->server, std::move(opened->socket)};
 }
 
 std::string json_text(const nlohmann::json& j) {

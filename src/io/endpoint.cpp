@@ -1,6 +1,7 @@
 #include "io/endpoint.h"
 
 #include <asio/ip/udp.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -30,8 +31,9 @@ SocketAddress from_endpoint(const asio::ip::udp::endpoint& e) {
   return SocketAddress::v6(a, e.port());
 }
 
-Result<asio::ip::udp::endpoint, std::string> resolve_host_port(asio::io_context& io, std::string_view text) {
-  if (auto numeric = parse_socket_address(text)) return to_endpoint(*numeric);
+Result<std::vector<asio::ip::udp::endpoint>, std::string> resolve_host_port_all(asio::io_context& io,
+                                                                                 std::string_view text) {
+  if (auto numeric = parse_socket_address(text)) return std::vector<asio::ip::udp::endpoint>{to_endpoint(*numeric)};
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0)
     return fail(std::string("expected HOST:PORT, got '") + std::string(text) + "'");
@@ -46,7 +48,16 @@ Result<asio::ip::udp::endpoint, std::string> resolve_host_port(asio::io_context&
   asio::error_code err;
   auto results = resolver.resolve(host, port, err);
   if (err || results.empty()) return fail("cannot resolve '" + host + "': " + err.message());
-  return results.begin()->endpoint();
+  std::vector<asio::ip::udp::endpoint> out;
+  for (const auto& r : results)
+    if (std::find(out.begin(), out.end(), r.endpoint()) == out.end()) out.push_back(r.endpoint());
+  return out;
+}
+
+Result<asio::ip::udp::endpoint, std::string> resolve_host_port(asio::io_context& io, std::string_view text) {
+  auto all = resolve_host_port_all(io, text);
+  if (!all) return fail(all.error());
+  return all->front();
 }
 
 }  // namespace natpunch

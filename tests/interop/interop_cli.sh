@@ -78,6 +78,8 @@ expect_exit 1 "register --timeout 1 against a silent port" \
 # --- exit 2 on usage errors.
 expect_exit 2 "stun without --server" "$NATPUNCH" stun
 expect_exit 2 "stun --server without a port" "$NATPUNCH" stun --server 127.0.0.1 --timeout 1
+expect_exit 2 "register --bind IPv4 toward an IPv6-only server" "$NATPUNCH" register --server "[::1]:3478" --id alice --bind 127.0.0.1:0 --timeout 1
+[[ "$OUT" == *"no IPv4 address"* ]] || fail "--bind of another family than --server: unclear error: $OUT"
 expect_exit 2 "register without --server" "$NATPUNCH" register --id alice
 expect_exit 2 "register without --id" "$NATPUNCH" register --server "$server"
 expect_exit 2 "register --id ''" "$NATPUNCH" register --server "$server" --id ''
