@@ -1,8 +1,9 @@
 // Many attempts at once on one device (device/DeviceMachine, device/Attempt), on the simulator's
 // virtual clock with the real request handler and simulated NATs: eight peers of mixed NAT types
 // at once and a ninth told "busy" (it fails fast), a silent peer cut at its deadline without
-// delaying another, the birthday listener exempt from that rule, the socket budget, and a pinned
-// key that refuses an introduction before anything is sent.
+// delaying another, the birthday listener exempt from that rule, the socket budget, a pinned
+// key that refuses an introduction before anything is sent; and the initiator's connect policy
+// (DeviceConnect: retries from the request, the deadline, the relay decision).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -47,11 +48,13 @@ class Devices {
     bool registered() const { return !events<RegisteredEvent>().empty(); }
   };
 
-  explicit Devices(std::uint64_t seed, std::chrono::seconds ttl = 60s)
-      : seed_(seed), net_(sim::NetworkConfig{seed}), server_(net_, server_config(ttl), seed ^ 0x5e7), runner_(net_, &server_) {}
-  static ServerConfig server_config(std::chrono::seconds ttl) {
+  explicit Devices(std::uint64_t seed, std::chrono::seconds ttl = 60s, std::optional<TurnOffer> turn = std::nullopt)
+      : seed_(seed), net_(sim::NetworkConfig{seed}), server_(net_, server_config(ttl, turn), seed ^ 0x5e7),
+        runner_(net_, &server_) {}
+  static ServerConfig server_config(std::chrono::seconds ttl, std::optional<TurnOffer> turn) {
     ServerConfig c;
     c.ttl = ttl;
+    c.turn = std::move(turn);
     return c;
   }
 
@@ -366,6 +369,42 @@ TEST(DeviceConnect, RelayOnlyWithoutARelayOfferedFailsSayingSoAndPunchesNothing)
   EXPECT_EQ(failed.attempts, 1);
   EXPECT_EQ(phone.machine->counters().attempts, 0u);
   EXPECT_TRUE(phone.events<ConnectedEvent>().empty());
+}
+
+// The relay decision: with a relay offered, one failed punching attempt is enough and the relay is
+// next (the simulator has no TURN server: the offered address is silent, so the relay fails, and
+// says why); with --no-relay, every attempt is made and nothing goes to the relay.
+const SocketAddress kSilentRelay = SocketAddress::v4({198, 18, 0, 1}, 3478);
+
+TEST(DeviceConnect, WithARelayOfferedOneFailedAttemptGoesToTheRelay) {
+  Devices w(test::test_seed("connect-relay-offered"), 60s, TurnOffer{kSilentRelay, "secret", 600s});
+  auto& home = w.add("home", "full-cone", open_device);
+  auto& phone = w.add("phone", "port-restricted-cone");
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return w.all_registered(); }));
+  home.paused = true;
+  phone.machine->connect(home.config.id, w.now(), connect_options(3, w.now() + 40s));
+  ASSERT_TRUE(w.run_until(w.now() + 60s, [&] { return !phone.events<ConnectFailedEvent>().empty(); }));
+  auto failed = phone.events<ConnectFailedEvent>()[0].second;
+  EXPECT_EQ(failed.attempts, 1);
+  EXPECT_TRUE(failed.relay_tried);
+  EXPECT_NE(failed.error.find("relay"), std::string::npos) << failed.error;
+  auto introduced = phone.events<IntroducedEvent>();
+  ASSERT_EQ(introduced.size(), 1u);
+  EXPECT_EQ(introduced[0].second.relay_offered, kSilentRelay);
+  EXPECT_TRUE(phone.events<ConnectedEvent>().empty());
+}
+
+TEST(DeviceConnect, NoRelayMakesEveryAttemptAndNeverTheRelay) {
+  Devices w(test::test_seed("connect-no-relay"), 60s, TurnOffer{kSilentRelay, "secret", 600s});
+  auto& home = w.add("home", "full-cone", open_device);
+  auto& phone = w.add("phone", "port-restricted-cone");
+  ASSERT_TRUE(w.run_until(w.now() + 30s, [&] { return w.all_registered(); }));
+  home.paused = true;
+  phone.machine->connect(home.config.id, w.now(), connect_options(2, std::nullopt, RelayUse::Never));
+  ASSERT_TRUE(w.run_until(w.now() + 120s, [&] { return !phone.events<ConnectFailedEvent>().empty(); }));
+  auto failed = phone.events<ConnectFailedEvent>()[0].second;
+  EXPECT_EQ(failed.attempts, 2);
+  EXPECT_FALSE(failed.relay_tried);
 }
 
 TEST(DeviceConnect, AnUnknownPeerIsNotAskedForAgain) {
