@@ -53,7 +53,10 @@ topology_down() {
   upnp_router_stop "$name" # miniupnpd by PID, and its table, before the namespaces go
   for ns in $(topology_namespaces "$name"); do kill_namespace_processes "$ns"; done
   # nftables state, conntrack entries and veths go with the namespace.
-  for ns in $(topology_namespaces "$name"); do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in $(topology_namespaces "$name"); do
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "/etc/netns/$ns" # a hosts file given by `lab hosts`
+  done
   rm -rf "$(state_dir "$name")"
   rmdir "$LAB_STATE_ROOT" 2>/dev/null || true
   [[ -z "$(topology_namespaces "$name")" ]] || die "could not remove every namespace of '$name'"
@@ -95,6 +98,11 @@ topology_cleanup() {
     done
     rmdir "$LAB_STATE_ROOT" 2>/dev/null || true
   fi
+  # Hosts files (`lab hosts`) whose namespace is gone.
+  local d
+  for d in /etc/netns/"${LAB_PREFIX}"*; do
+    [[ -d "$d" ]] && ! ns_exists "${d##*/}" && rm -rf "$d"
+  done
   remove_stale_lab_tmp
 }
 
@@ -336,6 +344,21 @@ topology_exec() {
   local -a envs
   mapfile -t envs < <(topology_env "$name" "$node")
   ip netns exec "$ns" env "${envs[@]}" "$@"
+}
+
+# lab hosts NAME NODE 'IP NAME…'…: the node's own /etc/hosts (`ip netns exec` mounts
+# /etc/netns/NS/hosts over /etc/hosts), so a name can resolve to several addresses inside the lab
+# only. Removed with the topology.
+topology_hosts() {
+  local name=$1 node=$2 ns line
+  shift 2
+  ns=$(ns_name "$name" "$node")
+  ns_exists "$ns" || die "topology '$name' has no node '$node'"
+  mkdir -p "/etc/netns/$ns"
+  {
+    printf '127.0.0.1 localhost\n'
+    for line in "$@"; do printf '%s\n' "$line"; done
+  } >"/etc/netns/$ns/hosts"
 }
 
 topology_addr() {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "wire/builder.h"
+#include "wire/padding.h"
 
 namespace natpunch {
 
@@ -25,7 +25,7 @@ void ServiceSelector::on_datagram(const SocketAddress& from, ByteView bytes, Tim
   if (it == candidates_.end()) return;
   auto k = static_cast<std::size_t>(it - candidates_.begin());
   if (!next_send_[k]) return;  // never asked
-  auto m = parse_message(bytes);
+  auto m = parse_message(bytes, answer_limits());
   if (!m || m->method() != stun::method::kBinding || m->cls() != stun::MessageClass::Success ||
       m->transaction != txids_[k])
     return;
@@ -46,7 +46,9 @@ void ServiceSelector::step(TimePoint now) {
     auto start = started_ + timing_.stagger * static_cast<int>(k);
     if (now < start) break;
     if (next_send_[k] && now < *next_send_[k]) continue;
-    out_.push_back(Out{k, MessageBuilder(stun::method::kBinding, stun::MessageClass::Request, txids_[k]).finish()});
+    // Padded to the answer's size: natpunch's server answers an unproven source no more bytes than
+    // it got (wire/padding.h).
+    out_.push_back(Out{k, padded_binding_request(txids_[k], candidates_[k].family)});
     next_send_[k] = now + timing_.retransmit;
   }
 }

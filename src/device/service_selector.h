@@ -1,7 +1,8 @@
 // Which address of one rendezvous service to use (docs/cli.md, `--server`): a name may resolve to
 // several addresses, A and AAAA records, the families of one service. Before the device starts, a
-// STUN Binding goes to the first address, then to the next one every `stagger` (RFC 8305's idea:
-// a dead or unreachable family costs a quarter second, not the whole run), each re-sent every
+// STUN Binding (padded, as natpunch's server requires of an unproven source) goes to the first
+// address, then to the next one every `stagger` (RFC 8305's idea: a dead or unreachable family
+// costs a quarter second, not the whole run), each re-sent every
 // `retransmit`; the first address whose success answer arrives (its transaction, from that address)
 // is chosen. With no answer by `limit`, the first address is kept: the device then reports the
 // unreachable server itself, as it would with one address.

@@ -30,16 +30,23 @@ Result<ServiceSocket, std::string> open_service_socket(asio::io_context& io, con
     return ServiceSocket{candidates[0], std::move(*s), 1, false};
   }
 
-  // One socket per family, each bound as --bind says (or to any address, an ephemeral port).
+  // One socket per family, each bound as --bind says (or to any address, an ephemeral port). A
+  // family this host cannot open a socket for (IPv6 disabled) drops its addresses.
   std::map<bool, udp::socket> sockets;  // key: IPv6
+  std::string open_error;
   for (const auto& c : candidates) {
     bool v6 = c.address().is_v6();
     if (sockets.contains(v6)) continue;
     auto s = open_socket(io, c, bind);
-    if (!s) return fail(s.error());
+    if (!s) {
+      open_error = s.error();
+      continue;
+    }
     s->non_blocking(true);
     sockets.emplace(v6, std::move(*s));
   }
+  std::erase_if(candidates, [&](const udp::endpoint& c) { return !sockets.contains(c.address().is_v6()); });
+  if (candidates.empty()) return fail(open_error);
   std::vector<SocketAddress> addresses_seen;
   for (const auto& c : candidates) addresses_seen.push_back(from_endpoint(c));
   ServiceSelector selector(addresses_seen, Clock::now(), system_random(), timing);
