@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "device/device_machine.h"
+#include "device/echo_app.h"
 #include "sim/device_host.h"
 #include "sim/trial.h"
 
@@ -67,7 +68,6 @@ int main(int argc, char** argv) {
     c.local_addresses = {c.main_local};
     c.random = seeded_random(seed ^ (0x3000 + sides.size()));
     c.admission.allow_any = agent;
-    c.session.echo = agent;
     c.max_attempts = 64;
     c.max_sockets = 64 * 300;
     s->machine = std::make_unique<DeviceMachine>(c);
@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
   };
   auto& home = add("home", "port-restricted-cone", true);
   std::uint64_t closed_by_peer = 0, closed = 0;
+  EchoApp echo(*home.machine);  // the agent's application
   home.host->set_on_event([&](const DeviceEvent& e) {
+    echo.on_event(e, net.now());
     if (auto* c = std::get_if<SessionClosedEvent>(&e)) {
       ++closed;
       closed_by_peer += c->by_peer;

@@ -9,6 +9,7 @@
 #include "cli/punch_options.h"
 #include "device/admission.h"
 #include "device/device_machine.h"
+#include "device/echo_app.h"
 #include "identity/authorized_keys.h"
 #include "io/device_loop.h"
 #include "io/endpoint.h"
@@ -235,7 +236,6 @@ int run_agent(AgentOptions o) {
   c.session.keepalive = milliseconds(static_cast<long long>(o.keepalive_s * 1000));
   c.session.idle_timeout = milliseconds(static_cast<long long>(o.idle_s * 1000));
   c.session.handshake_timeout = milliseconds(10000);
-  c.session.echo = true;
   c.max_attempts = o.once ? 1 : o.max_attempts;
   c.max_sessions = o.once ? 1 : o.max_sessions;
   // Each socket is a file: stay 64 below the limit (the main socket, logs, the port mapper's own).
@@ -252,7 +252,11 @@ int run_agent(AgentOptions o) {
     rc = code;
     if (loop_ptr) loop_ptr->stop();
   });
-  lo.on_event = [&events](const DeviceEvent& e) { events(e); };
+  EchoApp echo(machine);  // the agent's application: every message goes back on its stream
+  lo.on_event = [&events, &echo](const DeviceEvent& e) {
+    echo.on_event(e, steady_clock::now());
+    events(e);
+  };
   DeviceLoop loop(io, machine, d->socket, std::move(lo));
   loop_ptr = &loop;
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -56,7 +56,7 @@ struct DeviceConfig {
   std::chrono::milliseconds linger{10'000};
   // A relayed introduction (the initiator waits at a TURN relayed address): how long to probe it.
   std::chrono::milliseconds relay_reach{10'000};
-  // Sessions: keepalive, idle timeout, the responder's handshake timeout, echo (the agent).
+  // Sessions: keepalive, idle timeout, the responder's handshake timeout.
   SessionPolicy session;
   RandomSource random;  // transaction IDs, attempt seeds, connection IDs; unset: system_random()
 };

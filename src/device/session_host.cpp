@@ -132,65 +132,58 @@ void SessionHost::probe(Hosted& h, TimePoint now) {
 
 // Packets out, events up, the router's connection IDs in step: after every call into a session.
 void SessionHost::after(ConnectionId id, Hosted& h, std::vector<OutPacket> packets, TimePoint now) {
-  for (int round = 0; round < 4; ++round) {
-    for (auto& p : packets) out_.push_back(OutDatagram{socket_for(h, p.from), p.to, std::move(p.bytes)});
-    packets.clear();
-    bool replied = false;
-    for (auto& e : h.quic->take_events()) {
-      switch (e.kind) {
-        case SessionEvent::Kind::Established:
-          events_.push_back(SessionEstablishedEvent{id, h.peer, h.quic->peer_authenticated(), h.quic->handshake_time(),
-                                                    h.quic->peer_certificate_key()});
-          break;
-        case SessionEvent::Kind::Message:
-          ++h.messages;
-          if (policy_.echo && h.quic->reply(e.stream, e.data)) replied = true;
-          events_.push_back(MessageEvent{id, h.peer, e.stream, std::move(e.data)});
-          break;
-        case SessionEvent::Kind::Datagram:
-          h.datagrams.count(e.data);
-          events_.push_back(SessionDatagramEvent{id, std::move(e.data)});
-          break;
-        case SessionEvent::Kind::PathChanged:
-          ++h.path_changes;
-          events_.push_back(PathChangedEvent{id, h.peer, h.remote, e.remote});
-          h.remote = e.remote;
-          // Our migration validated: its path is the session's now (the old socket is left to its owner).
-          if (h.next && e.local == h.next->local) {
-            h.path = *h.next;
-            h.path.remote = e.remote;
-            h.next.reset();
-          }
-          break;
-        case SessionEvent::Kind::PathValidationFailed:
-          if (h.next && e.local == h.next->local) h.next.reset();
-          break;
-        case SessionEvent::Kind::Closed: break;  // reported below, once, with the summary
-      }
+  for (auto& p : packets) out_.push_back(OutDatagram{socket_for(h, p.from), p.to, std::move(p.bytes)});
+  for (auto& e : h.quic->take_events()) {
+    switch (e.kind) {
+      case SessionEvent::Kind::Established:
+        events_.push_back(SessionEstablishedEvent{id, h.peer, h.quic->peer_authenticated(), h.quic->handshake_time(),
+                                                  h.quic->peer_certificate_key()});
+        break;
+      case SessionEvent::Kind::Message:
+        ++h.messages;
+        events_.push_back(MessageEvent{id, h.peer, e.stream, std::move(e.data)});
+        break;
+      case SessionEvent::Kind::Datagram:
+        h.datagrams.count(e.data);
+        events_.push_back(SessionDatagramEvent{id, std::move(e.data)});
+        break;
+      case SessionEvent::Kind::PathChanged:
+        ++h.path_changes;
+        events_.push_back(PathChangedEvent{id, h.peer, h.remote, e.remote});
+        h.remote = e.remote;
+        // Our migration validated: its path is the session's now (the old socket is left to its owner).
+        if (h.next && e.local == h.next->local) {
+          h.path = *h.next;
+          h.path.remote = e.remote;
+          h.next.reset();
+        }
+        break;
+      case SessionEvent::Kind::PathValidationFailed:
+        if (h.next && e.local == h.next->local) h.next.reset();
+        break;
+      case SessionEvent::Kind::Closed: break;  // reported below, once, with the summary
     }
-    if (h.quic->closed() && !h.reported_closed) {
-      h.reported_closed = true;
-      const auto& info = *h.quic->close_info();
-      SessionClosedEvent c;
-      c.connection = id;
-      c.peer = h.peer;
-      c.initiator = h.role == SessionRole::Client;
-      c.established = h.quic->established();
-      c.peer_authenticated = h.quic->peer_authenticated();
-      c.by_peer = info.by_peer;
-      c.idle_timeout = info.idle_timeout;
-      c.reason = info.reason;
-      c.handshake = h.quic->handshake_time();
-      c.lasted = duration_cast<milliseconds>(now - h.started);
-      c.messages = h.messages;
-      c.path_changes = h.path_changes;
-      c.datagrams_received = h.datagrams.received;
-      c.datagrams_duplicated = h.datagrams.duplicates;
-      c.datagrams_missing = h.datagrams.highest - h.datagrams.received;
-      events_.push_back(std::move(c));
-    }
-    if (!replied) break;
-    packets = h.quic->flush(now);
+  }
+  if (h.quic->closed() && !h.reported_closed) {
+    h.reported_closed = true;
+    const auto& info = *h.quic->close_info();
+    SessionClosedEvent c;
+    c.connection = id;
+    c.peer = h.peer;
+    c.initiator = h.role == SessionRole::Client;
+    c.established = h.quic->established();
+    c.peer_authenticated = h.quic->peer_authenticated();
+    c.by_peer = info.by_peer;
+    c.idle_timeout = info.idle_timeout;
+    c.reason = info.reason;
+    c.handshake = h.quic->handshake_time();
+    c.lasted = duration_cast<milliseconds>(now - h.started);
+    c.messages = h.messages;
+    c.path_changes = h.path_changes;
+    c.datagrams_received = h.datagrams.received;
+    c.datagrams_duplicated = h.datagrams.duplicates;
+    c.datagrams_missing = h.datagrams.highest - h.datagrams.received;
+    events_.push_back(std::move(c));
   }
   if (h.path.socket == kMainSocket || (h.next && h.next->socket == kMainSocket)) {
     router_.remove_session(id);

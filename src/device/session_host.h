@@ -4,7 +4,7 @@
 // peer's packets find their session on a shared socket, whatever its address); reports what
 // happens as device events; ends each session cleanly (its closing period: a lost
 // CONNECTION_CLOSE is sent again) before forgetting it. Apps act through send_message, reply,
-// send_datagram and close; `echo` makes it answer every message with itself (the agent).
+// send_datagram and close (the agent's echo is one: device/echo_app.h).
 #pragma once
 
 #include <chrono>
@@ -26,7 +26,6 @@ struct SessionPolicy {
   std::chrono::milliseconds keepalive{15'000};
   std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds handshake_timeout{10'000};
-  bool echo = false;  // answer every message with the same bytes on its stream
 };
 
 // Where a session runs: a socket of the device, its local address as QUIC sees it, the peer.

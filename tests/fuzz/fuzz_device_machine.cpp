@@ -21,6 +21,7 @@
 
 #include "answer_rewrite.h"
 #include "device/device_machine.h"
+#include "device/echo_app.h"
 
 namespace {
 using namespace natpunch;
@@ -42,12 +43,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   c.admission.allow_any = true;
   c.max_attempts = 2;
   c.max_sockets = 600;
-  c.session.echo = true;
   auto counter = std::make_shared<std::uint8_t>(0);
   c.random = [counter](std::span<std::byte> out) {
     for (auto& b : out) b = std::byte{++*counter};
   };
   DeviceMachine m(c);
+  EchoApp echo(m);  // the agent's application, so that sessions answer as the agent's do
   TimePoint now = TimePoint() + std::chrono::hours(1);
   std::set<SocketHandle> open{kMainSocket};
   std::set<std::array<std::uint8_t, 16>> allowed{ip_of(server)};
@@ -88,6 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
       }
       auto events = m.take_events();
+      for (const auto& e : events) echo.on_event(e, now);
       if (commands.empty() && out.empty() && events.empty()) break;
     }
     if (m.active_attempts() > c.max_attempts || m.sockets_in_use() > c.max_sockets) std::abort();

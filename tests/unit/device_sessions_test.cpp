@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "device/device_machine.h"
+#include "device/echo_app.h"
 #include "sim/device_host.h"
 #include "sim/trial.h"
 #include "test_seed.h"
@@ -33,7 +34,8 @@ struct Side {
   DeviceConfig config;
   std::unique_ptr<DeviceMachine> machine;
   std::unique_ptr<sim::DeviceHost> host;
-  // The app: on a session, one message; its echo; then close (unless holding).
+  std::unique_ptr<EchoApp> echo;  // the agent's app
+  // The other sides' app: on a session, one message; its echo; then close (unless holding).
   std::optional<ConnectionId> connection;
   std::optional<std::string> reply;
   bool hold = false;
@@ -66,10 +68,10 @@ class World {
     c.local_addresses = {c.main_local};
     c.random = seeded_random(seed_ ^ (0x2000 + sides_.size()));
     c.admission.allow_any = agent;
-    c.session.echo = agent;
     c.session.keepalive = 5s;
     s->machine = std::make_unique<DeviceMachine>(c);
     s->host = std::make_unique<sim::DeviceHost>(runner_, s->main, *s->machine);
+    if (agent) s->echo = std::make_unique<EchoApp>(*s->machine);
     Side* me = s.get();
     s->host->set_on_event([this, me](const DeviceEvent& e) { on_event(*me, e); });
     s->host->start();
@@ -79,18 +81,19 @@ class World {
 
   void on_event(Side& s, const DeviceEvent& e) {
     auto now = net_.now();
+    if (s.echo) s.echo->on_event(e, now);
     if (auto* c = std::get_if<ConnectedEvent>(&e)) {
       s.connected.emplace_back(now, *c);
       if (c->connection) s.connection = c->connection;
     } else if (auto* f = std::get_if<AttemptFailedEvent>(&e)) {
       s.failed.push_back(*f);
     } else if (auto* est = std::get_if<SessionEstablishedEvent>(&e)) {
-      if (!s.config.session.echo) {
+      if (!s.echo) {
         auto msg = "hello from " + s.name;
         EXPECT_TRUE(s.machine->send_message(est->connection, as_bytes(msg), now));
       }
     } else if (auto* m = std::get_if<MessageEvent>(&e)) {
-      if (!s.config.session.echo) {
+      if (!s.echo) {
         s.reply = text(m->data);
         if (!s.hold) s.machine->close(m->connection, now);
       }
