@@ -40,8 +40,8 @@ Result<ClientSocket, CommandError> open_client_socket(asio::io_context& io, cons
   // Every address of the service (A and AAAA): the first to answer is used (io/service_socket.h).
   auto opened = open_service_socket(io, *servers, bind);
   if (!opened) {
-    bool usage = opened.error().starts_with("the server has no");  // of --bind's family
-    return fail(CommandError{(usage ? "--server: " : "") + opened.error(), usage ? kExitUsage : kExitFailed});
+    const auto& e = opened.error();
+    return fail(CommandError{(e.usage ? "--server: " : "") + e.message, e.usage ? kExitUsage : kExitFailed});
   }
   return ClientSocket{opened->server, std::move(opened->socket)};
 }

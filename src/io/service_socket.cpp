@@ -14,19 +14,21 @@ namespace natpunch {
 using asio::ip::udp;
 using Clock = std::chrono::steady_clock;
 
-Result<ServiceSocket, std::string> open_service_socket(asio::io_context& io, const std::vector<udp::endpoint>& addresses,
+Result<ServiceSocket, ServiceSocketError> open_service_socket(asio::io_context& io, const std::vector<udp::endpoint>& addresses,
                                                        std::optional<udp::endpoint> bind,
                                                        ServiceSelector::Timing timing) {
   std::vector<udp::endpoint> candidates;
   for (const auto& a : addresses)
     if (!bind || a.protocol() == bind->protocol()) candidates.push_back(a);
-  if (candidates.empty())
-    return fail(std::string("the server has no ") + (bind && bind->address().is_v6() ? "IPv6" : "IPv4") +
-                " address for --bind " + from_endpoint(*bind).to_string());
+  if (candidates.empty()) {
+    std::string family = bind && bind->address().is_v6() ? "IPv6" : "IPv4";
+    return fail(ServiceSocketError{"the server has no " + family + " address for --bind " + from_endpoint(*bind).to_string(),
+                                   true});
+  }
   if (candidates.size() > ServiceSelector::kMaxCandidates) candidates.resize(ServiceSelector::kMaxCandidates);
   if (candidates.size() == 1) {
     auto s = open_socket(io, candidates[0], bind);
-    if (!s) return fail(s.error());
+    if (!s) return fail(ServiceSocketError{s.error()});
     return ServiceSocket{candidates[0], std::move(*s), 1, false};
   }
 
@@ -46,7 +48,7 @@ Result<ServiceSocket, std::string> open_service_socket(asio::io_context& io, con
     sockets.emplace(v6, std::move(*s));
   }
   std::erase_if(candidates, [&](const udp::endpoint& c) { return !sockets.contains(c.address().is_v6()); });
-  if (candidates.empty()) return fail(open_error);
+  if (candidates.empty()) return fail(ServiceSocketError{open_error});
   std::vector<SocketAddress> addresses_seen;
   for (const auto& c : candidates) addresses_seen.push_back(from_endpoint(c));
   ServiceSelector selector(addresses_seen, Clock::now(), system_random(), timing);

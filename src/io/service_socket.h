@@ -23,8 +23,13 @@ struct ServiceSocket {
   bool answered = false;       // the chosen one answered (false: one candidate, or none answered)
 };
 
+struct ServiceSocketError {
+  std::string message;
+  bool usage = false;  // no address of --bind's family: the command line is wrong, not the network
+};
+
 // Blocks for at most timing.limit (plus one poll): run before the event loop starts.
-Result<ServiceSocket, std::string> open_service_socket(asio::io_context& io,
+Result<ServiceSocket, ServiceSocketError> open_service_socket(asio::io_context& io,
                                                        const std::vector<asio::ip::udp::endpoint>& addresses,
                                                        std::optional<asio::ip::udp::endpoint> bind,
                                                        ServiceSelector::Timing timing = {});

@@ -77,7 +77,7 @@ TEST(ServiceSocket, TheAddressThatAnswersIsUsedEvenWhenItComesLast) {
   BindingAnswerer server;
   auto t0 = std::chrono::steady_clock::now();
   auto s = open_service_socket(io, {silent_endpoint(), dead_endpoint(io), server.endpoint()}, std::nullopt);
-  ASSERT_TRUE(s) << s.error();
+  ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->server, server.endpoint());
   EXPECT_TRUE(s->answered);
   EXPECT_EQ(s->candidates, 3u);
@@ -92,7 +92,7 @@ TEST(ServiceSocket, WithTheAnsweringAddressFirstTheOthersAreNeverAsked) {
   BindingAnswerer server;
   BindingAnswerer other;
   auto s = open_service_socket(io, {server.endpoint(), other.endpoint()}, std::nullopt);
-  ASSERT_TRUE(s) << s.error();
+  ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->server, server.endpoint());
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(other.answered(), 0);  // loopback answers well within the 250 ms stagger
@@ -105,7 +105,7 @@ TEST(ServiceSocket, WithNoAnswerTheFirstAddressIsKeptWithinTheBound) {
   ServiceSelector::Timing timing;
   timing.limit = 600ms;
   auto s = open_service_socket(io, {first, dead_endpoint(io)}, std::nullopt, timing);
-  ASSERT_TRUE(s) << s.error();
+  ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->server, first);
   EXPECT_FALSE(s->answered);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
@@ -115,7 +115,7 @@ TEST(ServiceSocket, OneAddressOpensWithoutAProbe) {
   asio::io_context io;
   BindingAnswerer server;
   auto s = open_service_socket(io, {server.endpoint()}, std::nullopt);
-  ASSERT_TRUE(s) << s.error();
+  ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->server, server.endpoint());
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(server.answered(), 0);
@@ -128,13 +128,13 @@ TEST(ServiceSocket, BindsFamilyFiltersTheAddresses) {
   auto bind4 = udp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
   // The IPv6 address is not tried from an IPv4 --bind: the IPv4 one is used without a probe.
   auto s = open_service_socket(io, {v6, server.endpoint()}, bind4);
-  ASSERT_TRUE(s) << s.error();
+  ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->server, server.endpoint());
   EXPECT_EQ(s->candidates, 1u);
   // Only IPv6 addresses for an IPv4 --bind: a clear error.
   auto none = open_service_socket(io, {v6}, bind4);
   ASSERT_FALSE(none);
-  EXPECT_NE(none.error().find("no IPv4 address"), std::string::npos) << none.error();
+  EXPECT_NE(none.error().message.find("no IPv4 address"), std::string::npos) << none.error().message;
 }
 
 }  // namespace
